@@ -1,0 +1,76 @@
+# sslshim — plain GNU Makefile.  `make`, `make test`, `make demo`, `make install`.
+# V=1 shows the full commands.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+LIBDIR  ?= $(PREFIX)/lib
+BINDIR  ?= $(PREFIX)/bin
+INCDIR  ?= $(PREFIX)/include
+
+CC      ?= cc
+CXX     ?= c++
+B       := build
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
+CFLAGS  ?= -O2 -g
+SHIM_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden \
+               -fno-omit-frame-pointer -D_GNU_SOURCE -Iinclude -Ishim -MMD -MP
+FIX_CFLAGS  := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -fno-omit-frame-pointer \
+               -rdynamic -MMD -MP
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+SHIM_SRCS := $(wildcard shim/*.c)
+SHIM_OBJS := $(SHIM_SRCS:shim/%.c=$(B)/shim/%.o)
+# The back-end objects: everything except the exported front-end and the start-up
+# glue, so unit tests link them without any preload or libssl.
+BACKEND_OBJS := $(filter-out $(B)/shim/hooks.o $(B)/shim/init.o,$(SHIM_OBJS))
+
+FIXTURES := $(patsubst tests/fixtures/%.c,$(B)/tests/%,$(filter-out tests/fixtures/common.c,$(wildcard tests/fixtures/*.c)))
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
+
+.PHONY: all fixtures unit test demo install clean check-static
+all: $(B)/libsslshim.so
+
+$(B)/shim/%.o: shim/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(SHIM_CFLAGS) -c -o $@ $<
+
+$(B)/libsslshim.so: $(SHIM_OBJS) shim/exports.map
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -o $@ $(SHIM_OBJS) -Wl,--version-script=shim/exports.map \
+	    -Wl,-z,now -Wl,-z,relro -Wl,--no-undefined -ldl -lpthread
+
+$(B)/tests/%: tests/fixtures/%.c tests/fixtures/common.c tests/fixtures/common.h
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(FIX_CFLAGS) -o $@ $< tests/fixtures/common.c -lssl -lcrypto -lpthread
+
+$(B)/tests/unit/%: tests/unit/%.c $(BACKEND_OBJS)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Ishim -o $@ $< $(BACKEND_OBJS) -ldl -lpthread
+
+fixtures: $(FIXTURES)
+unit: $(UNIT_TESTS)
+
+test: all fixtures unit
+	$(Q)sh tests/run-tests.sh
+
+demo: all fixtures
+	$(Q)sh tests/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCDIR)
+	install -m 0644 $(B)/libsslshim.so $(DESTDIR)$(LIBDIR)/libsslshim.so
+	install -m 0644 include/sslshim.h $(DESTDIR)$(INCDIR)/sslshim.h
+
+clean:
+	rm -rf $(B)
+
+-include $(SHIM_OBJS:.o=.d)

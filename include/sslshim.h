@@ -1,0 +1,79 @@
+/*
+ * sslshim.h — the public contract of libsslshim.so.
+ *
+ * libsslshim.so is preloaded (LD_PRELOAD) into an unmodified program that uses
+ * OpenSSL and records what its TLS connections do, one JSON object per line
+ * (schema below), without a link-time dependency on libssl or libcrypto.
+ *
+ * This header states the contract: the schema version, the event names, the
+ * environment variables with their defaults, and the optional runtime API.
+ * README.md and ../shared/DESIGN.md say the same in prose.
+ */
+#ifndef SSLSHIM_H
+#define SSLSHIM_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SSLSHIM_VERSION        "0.1.0"
+#define SSLSHIM_SCHEMA_VERSION 1
+
+/* Event names (the "ev" field of every line). */
+#define SSLSHIM_EV_PROCESS         "process"         /* first line of every file */
+#define SSLSHIM_EV_CONN_NEW        "conn_new"        /* SSL_new (level io) */
+#define SSLSHIM_EV_HANDSHAKE_START "handshake_start"
+#define SSLSHIM_EV_STATE           "state"           /* state-machine transition */
+#define SSLSHIM_EV_MSG             "msg"             /* handshake/CCS/alert record */
+#define SSLSHIM_EV_ALERT           "alert"
+#define SSLSHIM_EV_HANDSHAKE_DONE  "handshake_done"
+#define SSLSHIM_EV_CALL            "call"            /* every API call (level io) */
+#define SSLSHIM_EV_DATA            "data"            /* plaintext (level data) */
+#define SSLSHIM_EV_ERROR           "error"
+#define SSLSHIM_EV_LOOP            "loop"
+#define SSLSHIM_EV_MISUSE          "misuse"
+#define SSLSHIM_EV_CONN_END        "conn_end"
+#define SSLSHIM_EV_MODULE          "module"
+#define SSLSHIM_EV_UNDEFINED_DATA  "undefined_data"
+#define SSLSHIM_EV_DROPPED         "dropped"
+#define SSLSHIM_EV_NOTE            "note"
+
+/* Environment variables and their defaults. */
+#define SSLSHIM_ENV_LOG            "SSLSHIM_LOG"     /* stderr | syslog | path template | dir/ */
+#define SSLSHIM_DEFAULT_LOG        "/tmp/sslshim-%u/%e.%p.jsonl" /* %u: uid, default only */
+#define SSLSHIM_ENV_FORMAT         "SSLSHIM_FORMAT"  /* json | text (text for stderr) */
+#define SSLSHIM_ENV_LEVEL          "SSLSHIM_LEVEL"   /* errors | handshake | io | data */
+#define SSLSHIM_DEFAULT_LEVEL      "handshake"
+#define SSLSHIM_ENV_STACKS         "SSLSHIM_STACKS"  /* none | errors | handshake | all */
+#define SSLSHIM_DEFAULT_STACKS     "errors"
+#define SSLSHIM_ENV_STACK_DEPTH    "SSLSHIM_STACK_DEPTH" /* 1..128 */
+#define SSLSHIM_DEFAULT_STACK_DEPTH 32
+#define SSLSHIM_ENV_LOOP           "SSLSHIM_LOOP"    /* N/S */
+#define SSLSHIM_DEFAULT_LOOP       "5/10"
+#define SSLSHIM_ENV_MODE           "SSLSHIM_MODE"    /* stream | flight */
+#define SSLSHIM_DEFAULT_MODE       "stream"
+#define SSLSHIM_ENV_FLIGHT_EVENTS  "SSLSHIM_FLIGHT_EVENTS"
+#define SSLSHIM_DEFAULT_FLIGHT_EVENTS 64
+#define SSLSHIM_ENV_MAX_SIZE       "SSLSHIM_MAX_SIZE"
+#define SSLSHIM_DEFAULT_MAX_SIZE   "100M"
+#define SSLSHIM_ENV_MAX_FILES      "SSLSHIM_MAX_FILES"
+#define SSLSHIM_DEFAULT_MAX_FILES  3
+#define SSLSHIM_ENV_KEYLOG         "SSLSHIM_KEYLOG"  /* NSS key log path; unset = off */
+#define SSLSHIM_ENV_DATA_BYTES     "SSLSHIM_DATA_BYTES"
+#define SSLSHIM_DEFAULT_DATA_BYTES 64
+#define SSLSHIM_ENV_EXE            "SSLSHIM_EXE"     /* comma-separated names; unset = all */
+#define SSLSHIM_ENV_VALGRIND       "SSLSHIM_VALGRIND" /* auto | off */
+#define SSLSHIM_ENV_DISABLE        "SSLSHIM_DISABLE" /* 1 = inert */
+
+/*
+ * Optional runtime API.  A program that wants to mark its own milestones in
+ * the log can look this up with dlsym(RTLD_DEFAULT, "sslshim_note") so that it
+ * still runs without the shim.  Writes a "note" event with the given text;
+ * does nothing while the shim is inert.  Safe from any thread.
+ */
+void sslshim_note(const char *text);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SSLSHIM_H */

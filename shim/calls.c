@@ -1,0 +1,133 @@
+/* calls.c — what happens around each interposed call: the reentrancy guard,
+ * data counters, `call`/`data`/`error` events and misuse detection.
+ *
+ * The data path (SSL_read/SSL_write with default settings) touches only
+ * thread-local state and the conn's counters: no lock, no formatting. */
+#include "calls.h"
+
+#include "errqueue.h"
+#include "misuse.h"
+#include "names.h"
+#include "record.h"
+#include "sink.h"
+#include "sslshim.h"
+#include "stack.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+__thread struct thread_call thread_call __attribute__((tls_model("initial-exec")));
+bool shim_on;
+
+bool call_begin(struct call *call, SSL *s, const char *fn, uintptr_t caller)
+{
+    if (!shim_on || thread_call.depth != 0)
+        return false;
+    struct conn *c = conn_of(s);
+    if (!c && s) {
+        int saved_errno = errno;
+        c = conn_attach(s);       /* an SSL made where we could not see it */
+        errno = saved_errno;
+    }
+    thread_call.depth = 1;
+    thread_call.fn = fn;
+    thread_call.caller = caller;
+    call->conn = c;
+    call->ssl = s;
+    call->fn = fn;
+    call->t0 = level_on(LEVEL_IO) ? now_ns() : 0;
+    call->zero_ok = false;
+    if (c)
+        misuse_enter(c, fn);
+    return true;
+}
+
+static void record_error(struct call *call, int ret, int err, int saved_errno)
+{
+    struct conn *c = call->conn;
+    char sys[128] = "";
+    if (c)
+        c->error_seen = true;
+    struct ev e;
+    record_begin(&e, SSLSHIM_EV_ERROR, c);
+    snprintf(e.summary, sizeof e.summary, "%s returned %d, %s", call->fn, ret, ssl_error_name(err));
+    ev_str(&e, "fn", call->fn);
+    ev_int(&e, "ret", ret);
+    ev_str(&e, "err", ssl_error_name(err));
+    ev_int(&e, "errno", saved_errno);
+    if (saved_errno)
+        strerror_r(saved_errno, sys, sizeof sys);
+    ev_str(&e, "sys", saved_errno ? sys : NULL);
+    errqueue_record(&e);
+    ev_str(&e, "state", ossl.SSL_state_string_long(call->ssl));
+    if (config.stacks >= STACKS_ERRORS && c)
+        stack_record(&e, c, true);
+    record(&e);
+}
+
+static void record_call(struct call *call, int ret, size_t bytes, int err)
+{
+    struct ev e;
+    record_begin(&e, SSLSHIM_EV_CALL, call->conn);
+    snprintf(e.summary, sizeof e.summary, "%s = %d", call->fn, ret);
+    ev_str(&e, "fn", call->fn);
+    ev_int(&e, "ret", ret);
+    ev_uint(&e, "bytes", bytes);
+    ev_str(&e, "err", ssl_error_name(err));
+    ev_int(&e, "us", (now_ns() - call->t0) / 1000);
+    if (config.stacks >= STACKS_ALL && call->conn)
+        stack_record(&e, call->conn, false);
+    record(&e);
+}
+
+static void record_data(struct call *call, char dir, const void *buf, size_t bytes)
+{
+    size_t n = bytes < config.data_bytes ? bytes : config.data_bytes;
+    struct ev e;
+    record_begin(&e, SSLSHIM_EV_DATA, call->conn);
+    ev_str(&e, "fn", call->fn);
+    ev_str(&e, "dir", dir == 'r' ? "in" : "out");
+    ev_uint(&e, "len", bytes);
+    ev_hex(&e, "hex", buf, n);
+    record(&e);
+}
+
+static bool is_failure(int err)
+{
+    return err == SSL_ERROR_SSL || err == SSL_ERROR_SYSCALL;
+}
+
+void call_end(struct call *call, int ret, size_t bytes, char dir, const void *buf)
+{
+    int saved_errno = errno;
+    struct conn *c = call->conn;
+    if (c) {
+        misuse_leave(c);
+        if (bytes) {
+            c->app_data = true;
+            if (dir == 'r') {
+                c->bytes_in += bytes;
+                c->reads++;
+            } else if (dir == 'w') {
+                c->bytes_out += bytes;
+                c->writes++;
+            }
+        }
+    }
+    /* Everything below is off the fast path: a failed call, or a level that
+     * asked for every call. */
+    if (ret <= 0 || level_on(LEVEL_IO)) {
+        bool ok = ret > 0 || (ret == 0 && call->zero_ok);
+        int err = ok ? SSL_ERROR_NONE : ossl.SSL_get_error(call->ssl, ret);
+        if (!ok && is_failure(err))
+            record_error(call, ret, err, saved_errno);
+        if (level_on(LEVEL_IO))
+            record_call(call, ret, bytes, err);
+        if (level_on(LEVEL_DATA) && bytes && buf)
+            record_data(call, dir, buf, bytes);
+    }
+    thread_call.depth = 0;
+    thread_call.fn = NULL;
+    errno = saved_errno;
+}

@@ -1,0 +1,256 @@
+/* conn.c — per-connection state: creation, lookup, the live list, the end. */
+#include "conn.h"
+
+#include "loop.h"
+#include "record.h"
+#include "sslshim.h"
+#include "stack.h"
+#include "trace.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int ssl_idx = -1;           /* ex_data slot of SSL: our struct conn */
+static int ctx_idx = -1;           /* ex_data slot of SSL_CTX: the program's msg callback */
+static atomic_uint_fast64_t next_id = 1;
+
+static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct conn *live;          /* every conn not yet ended */
+
+int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static void conn_released(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+                          long argl, void *argp);
+
+/* SSL_dup copies ex_data pointers: give the copy no conn (it gets its own at
+ * its first call) instead of two SSLs sharing one. */
+static int conn_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d,
+                    int idx, long argl, void *argp)
+{
+    (void)to; (void)from; (void)idx; (void)argl; (void)argp;
+    if (from_d)
+        *from_d = NULL;
+    return 1;
+}
+
+bool conn_init(void)
+{
+    ssl_idx = ossl.CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, NULL,
+                                           conn_dup, conn_released);
+    ctx_idx = ossl.CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0, NULL, NULL,
+                                           NULL, NULL);
+    return ssl_idx >= 0 && ctx_idx >= 0;
+}
+
+struct conn *conn_of(const SSL *s)
+{
+    if (!s || ssl_idx < 0)
+        return NULL;
+    return ossl.SSL_get_ex_data(s, ssl_idx);
+}
+
+void conn_ctx_msg_cb_set(SSL_CTX *ctx, msg_cb_fn cb)
+{
+    if (ctx && ctx_idx >= 0)
+        ossl.SSL_CTX_set_ex_data(ctx, ctx_idx, *(void **)&cb);
+}
+
+static msg_cb_fn ctx_msg_cb(SSL *s)
+{
+    SSL_CTX *ctx = ossl.SSL_get_SSL_CTX(s);
+    void *p = ctx && ctx_idx >= 0 ? ossl.SSL_CTX_get_ex_data(ctx, ctx_idx) : NULL;
+    msg_cb_fn cb;
+    *(void **)&cb = p;
+    return cb;
+}
+
+static void format_sockaddr(char *out, size_t size, const struct sockaddr_storage *ss)
+{
+    char ip[INET6_ADDRSTRLEN];
+    out[0] = '\0';
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        if (inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip))
+            snprintf(out, size, "%s:%u", ip, ntohs(in->sin_port));
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        if (inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip))
+            snprintf(out, size, "[%s]:%u", ip, ntohs(in6->sin6_port));
+    }
+}
+
+void conn_note_addresses(struct conn *c, const SSL *s)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd = ossl.SSL_get_fd(s);
+    if (fd < 0)
+        return;
+    len = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+        format_sockaddr(c->peer, sizeof c->peer, &ss);
+    len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+        format_sockaddr(c->local, sizeof c->local, &ss);
+}
+
+struct conn *conn_attach(SSL *s)
+{
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->id = atomic_fetch_add(&next_id, 1);
+    c->ssl = s;
+    c->owner_pid = getpid();
+    c->created_ns = now_ns();
+    c->role = -1;
+    /* An SSL inherits the CTX's msg callback at SSL_new and has no getter for
+     * it; we remembered what the program set on the CTX.  The info callback
+     * the SSL has now (set before we saw it) is the program's own. */
+    c->prog_msg_cb = ctx_msg_cb(s);
+    c->prog_info_cb = ossl.SSL_get_info_callback(s);
+    if (!ossl.SSL_set_ex_data(s, ssl_idx, c)) {
+        free(c);
+        return NULL;
+    }
+    ossl.SSL_set_info_callback(s, trace_info_cb);
+    ossl.SSL_set_msg_callback(s, trace_msg_cb);
+
+    pthread_mutex_lock(&conns_lock);
+    c->next = live;
+    if (live)
+        live->prev = c;
+    live = c;
+    pthread_mutex_unlock(&conns_lock);
+
+    if (level_on(LEVEL_IO)) {
+        struct ev e;
+        record_begin(&e, SSLSHIM_EV_CONN_NEW, c);
+        ev_addr(&e, "ctx", (uintptr_t)ossl.SSL_get_SSL_CTX(s));
+        record(&e);
+    }
+    return c;
+}
+
+static const char *outcome(const struct conn *c)
+{
+    if (!c->handshake_ok)
+        return c->fatal_alert || c->error_seen ? "handshake_failed" : "incomplete";
+    if (c->fatal_alert)
+        return "alert";
+    if (c->error_seen)
+        return "error";
+    return "ok";
+}
+
+static void write_conn_end(struct conn *c)
+{
+    struct ev e;
+    record_begin(&e, SSLSHIM_EV_CONN_END, c);
+    snprintf(e.summary, sizeof e.summary, "%s, %s", outcome(c),
+             c->app_data ? "application data" : "no application data");
+    ev_str(&e, "role", c->role < 0 ? NULL : c->role ? "server" : "client");
+    ev_str(&e, "peer", c->peer[0] ? c->peer : NULL);
+    if (c->have_sni)
+        ev_strn(&e, "sni", c->sni, c->sni_len);
+    else
+        ev_null(&e, "sni");
+    ev_uint(&e, "handshakes", c->handshakes);
+    ev_bool(&e, "app_data", c->app_data);
+    ev_uint(&e, "bytes_in", c->bytes_in);
+    ev_uint(&e, "bytes_out", c->bytes_out);
+    ev_uint(&e, "reads", c->reads);
+    ev_uint(&e, "writes", c->writes);
+    ev_uint(&e, "records_in", c->records_in);
+    ev_uint(&e, "records_out", c->records_out);
+    ev_uint(&e, "alerts_sent", c->alerts_sent);
+    ev_uint(&e, "alerts_recv", c->alerts_recv);
+    ev_str(&e, "last_alert", c->last_alert[0] ? c->last_alert : NULL);
+    ev_str(&e, "last_state", c->last_state[0] ? c->last_state : NULL);
+    ev_str(&e, "outcome", outcome(c));
+    ev_uint(&e, "ms", (unsigned long long)((now_ns() - c->created_ns) / 1000000));
+    if (c->have_random)
+        ev_hex(&e, "client_random", c->client_random, sizeof c->client_random);
+    else
+        ev_null(&e, "client_random");
+    ev_uint(&e, "stacks", c->stacks);
+    record(&e);
+}
+
+/* Take c off the live list; true if this call is the one that ends it. */
+static bool unlink_conn(struct conn *c)
+{
+    bool mine;
+    pthread_mutex_lock(&conns_lock);
+    mine = !c->ended;
+    if (mine) {
+        c->ended = true;
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            live = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+    }
+    pthread_mutex_unlock(&conns_lock);
+    return mine;
+}
+
+static void conn_end(struct conn *c)
+{
+    /* A fork child that frees an SSL it inherited ends nothing: the parent
+     * still owns that connection and writes its conn_end. */
+    if (c->owner_pid == getpid()) {
+        loop_conn_ended(c);
+        write_conn_end(c);
+    }
+}
+
+/* The ex_data free callback: OpenSSL is freeing the SSL, whoever called
+ * SSL_free (the program, or libssl itself for an SSL BIO). */
+static void conn_released(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+                          long argl, void *argp)
+{
+    struct conn *c = ptr;
+    (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
+    if (!c)
+        return;
+    if (unlink_conn(c))
+        conn_end(c);
+    stack_free(c->fail_stack);
+    free(c);
+}
+
+void conns_end_all(void)
+{
+    /* At exit, other threads may still be running: take each conn off the
+     * list under the lock, then write outside it.  The memory stays reachable
+     * from the SSL that still points at it. */
+    for (;;) {
+        pthread_mutex_lock(&conns_lock);
+        struct conn *c = live;
+        while (c && c->owner_pid != getpid())
+            c = c->next;
+        pthread_mutex_unlock(&conns_lock);
+        if (!c)
+            break;
+        if (unlink_conn(c))
+            conn_end(c);
+    }
+}
+
+void conns_atfork_prepare(void) { pthread_mutex_lock(&conns_lock); }
+void conns_atfork_parent(void) { pthread_mutex_unlock(&conns_lock); }
+void conns_atfork_child(void) { pthread_mutex_init(&conns_lock, NULL); }

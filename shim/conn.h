@@ -1,0 +1,105 @@
+/* conn.h — what the shim knows about one SSL object.
+ *
+ * A conn is created when the program calls SSL_new (or, for an SSL made where
+ * we could not see it, at its first interposed call), found again through an
+ * OpenSSL ex_data slot of the SSL (no lock: a plain array read inside
+ * libcrypto), and ends when OpenSSL frees the SSL (the slot's free callback,
+ * whoever calls SSL_free) or at process exit.
+ *
+ * Fields are written only by the thread that is inside a call on the SSL, as
+ * OpenSSL itself requires; the misuse detector reports programs that break
+ * that rule. */
+#ifndef SHIM_CONN_H
+#define SHIM_CONN_H
+
+#include "openssl.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+typedef void (*info_cb_fn)(const SSL *, int, int);
+typedef void (*msg_cb_fn)(int, int, int, const void *, size_t, SSL *, void *);
+
+#define CONN_ADDR_MAX 64
+#define CONN_SNI_MAX 256
+#define CONN_STATE_MAX 80
+#define CONN_RENEG_RING 16
+
+struct stack;
+
+struct conn {
+    uint64_t id;
+    SSL *ssl;
+    pid_t owner_pid;               /* the process that created it */
+    int64_t created_ns;            /* CLOCK_MONOTONIC */
+
+    info_cb_fn prog_info_cb;       /* the program's SSL-level callbacks */
+    msg_cb_fn prog_msg_cb;
+
+    int role;                      /* -1 unknown, 0 client, 1 server */
+    unsigned handshakes;
+    bool in_handshake;
+    int64_t hs_start_ns;
+    int64_t hs_times[CONN_RENEG_RING];   /* start of recent handshakes (renegotiation loops) */
+    bool reneg_reported;
+    int64_t reneg_report_until_ns;
+
+    uint64_t bytes_in, bytes_out, reads, writes;   /* through interposed calls */
+    uint64_t records_in, records_out;  /* application data records, any path */
+    bool tls13;                    /* negotiated TLS 1.3: records are typed inside */
+    bool app_data;
+    unsigned alerts_sent, alerts_recv;
+    bool fatal_alert;
+    bool error_seen;
+    bool handshake_ok;
+    unsigned stacks;               /* stacks captured for this connection */
+    char last_alert[32];
+    char last_state[CONN_STATE_MAX];
+    char peer[CONN_ADDR_MAX];      /* "" when unknown */
+    char local[CONN_ADDR_MAX];
+    unsigned char sni[CONN_SNI_MAX];
+    size_t sni_len;
+    bool have_sni;
+    unsigned char client_random[32];
+    bool have_random;
+    struct stack *fail_stack;      /* the latest failure's stack, for loop events */
+
+    /* misuse detection: the thread currently inside a call (0: none) */
+    pid_t active_tid;
+    const char *active_fn;
+    bool fork_reported;
+    bool concurrent_reported;
+
+    bool ended;
+    struct conn *prev, *next;      /* the live list, under the conns lock */
+};
+
+/* Set up the ex_data slots; false if OpenSSL refused. After ossl_resolve(). */
+bool conn_init(void);
+
+/* The conn of an SSL, or NULL if we have not seen it. */
+struct conn *conn_of(const SSL *s);
+
+/* Track an SSL: create its conn, install our callbacks (keeping the
+ * program's), write conn_new.  Returns NULL if memory is short. */
+struct conn *conn_attach(SSL *s);
+
+/* Remember the program's msg callback of a CTX (copied into each SSL_new). */
+void conn_ctx_msg_cb_set(SSL_CTX *ctx, msg_cb_fn cb);
+
+/* The peer and local addresses of the SSL's socket, if it has one. */
+void conn_note_addresses(struct conn *c, const SSL *s);
+
+/* Write conn_end for every connection still open (process exit). */
+void conns_end_all(void);
+
+/* After fork(): the child owns none of the parent's connections. */
+void conns_atfork_prepare(void);
+void conns_atfork_parent(void);
+void conns_atfork_child(void);
+
+int64_t now_ns(void);              /* CLOCK_MONOTONIC */
+
+#endif

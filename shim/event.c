@@ -1,0 +1,245 @@
+/* event.c — the line builder and JSON escaping. */
+#include "event.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool reserve(struct ev *e, size_t more)
+{
+    if (e->failed)
+        return false;
+    if (e->len + more <= e->cap)
+        return true;
+    size_t cap = e->cap ? e->cap : 1024;
+    while (cap < e->len + more)
+        cap *= 2;
+    char *p = realloc(e->buf, cap);
+    if (!p) {
+        e->failed = true;
+        return false;
+    }
+    e->buf = p;
+    e->cap = cap;
+    return true;
+}
+
+static void put(struct ev *e, const char *s, size_t n)
+{
+    if (reserve(e, n)) {
+        memcpy(e->buf + e->len, s, n);
+        e->len += n;
+    }
+}
+
+static void puts_(struct ev *e, const char *s) { put(e, s, strlen(s)); }
+
+static void putc_(struct ev *e, char c) { put(e, &c, 1); }
+
+void ev_begin(struct ev *e, const char *name, uint64_t conn, bool text)
+{
+    memset(e, 0, sizeof *e);
+    e->name = name;
+    e->conn = conn;
+    e->text = text;
+    if (reserve(e, EV_HEADROOM + 512))
+        e->len = EV_HEADROOM;
+    if (conn && !text)
+        ev_uint(e, "conn", conn);
+}
+
+void ev_free(struct ev *e)
+{
+    free(e->buf);
+    e->buf = NULL;
+}
+
+/* Key and separator.  JSON: ,"key":   text: " key=" (top level only). */
+static void key(struct ev *e, const char *k)
+{
+    if (e->text && e->depth == 0) {
+        putc_(e, ' ');
+        if (k) {
+            puts_(e, k);
+            putc_(e, '=');
+        }
+        return;
+    }
+    if (e->need_comma[e->depth] || (!e->text && e->depth == 0))
+        putc_(e, ',');
+    e->need_comma[e->depth] = true;
+    if (k) {
+        putc_(e, '"');
+        puts_(e, k);
+        puts_(e, "\":");
+    }
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if it is not one.
+ * Rejects overlong forms, surrogates and code points past U+10FFFF. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    size_t len;
+    unsigned min, cp;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; min = 0x80; }
+    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; min = 0x800; }
+    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; min = 0x10000; }
+    else return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+bool ev_escape(struct ev *e, const void *s, size_t n)
+{
+    const unsigned char *p = s;
+    bool replaced = false;
+    char tmp[8];
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        if (c == '"' || c == '\\') {
+            putc_(e, '\\');
+            putc_(e, (char)c);
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            switch (c) {
+            case '\n': puts_(e, "\\n"); break;
+            case '\r': puts_(e, "\\r"); break;
+            case '\t': puts_(e, "\\t"); break;
+            default:
+                snprintf(tmp, sizeof tmp, "\\u%04x", c);
+                puts_(e, tmp);
+            }
+            i++;
+        } else {
+            size_t len = utf8_len(p + i, n - i);
+            if (len == 0) {
+                puts_(e, "\xEF\xBF\xBD");      /* U+FFFD */
+                replaced = true;
+                i++;
+            } else {
+                put(e, (const char *)p + i, len);
+                i += len;
+            }
+        }
+    }
+    return replaced;
+}
+
+void ev_strn(struct ev *e, const char *k, const void *s, size_t n)
+{
+    if (!s) {
+        ev_null(e, k);
+        return;
+    }
+    key(e, k);
+    putc_(e, '"');
+    bool replaced = ev_escape(e, s, n);
+    putc_(e, '"');
+    if (replaced && k) {                   /* the raw bytes, for the record */
+        char hk[64];
+        snprintf(hk, sizeof hk, "%s_hex", k);
+        ev_hex(e, hk, s, n);
+    }
+}
+
+void ev_str(struct ev *e, const char *k, const char *s)
+{
+    ev_strn(e, k, s, s ? strlen(s) : 0);
+}
+
+void ev_int(struct ev *e, const char *k, long long v)
+{
+    char tmp[32];
+    key(e, k);
+    int n = snprintf(tmp, sizeof tmp, "%lld", v);
+    put(e, tmp, (size_t)n);
+}
+
+void ev_uint(struct ev *e, const char *k, unsigned long long v)
+{
+    char tmp[32];
+    key(e, k);
+    int n = snprintf(tmp, sizeof tmp, "%llu", v);
+    put(e, tmp, (size_t)n);
+}
+
+void ev_bool(struct ev *e, const char *k, bool v)
+{
+    key(e, k);
+    puts_(e, v ? "true" : "false");
+}
+
+void ev_null(struct ev *e, const char *k)
+{
+    key(e, k);
+    puts_(e, "null");
+}
+
+void ev_hex(struct ev *e, const char *k, const void *p, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *b = p;
+    key(e, k);
+    if (!reserve(e, 2 * n + 2))
+        return;
+    e->buf[e->len++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        e->buf[e->len++] = digits[b[i] >> 4];
+        e->buf[e->len++] = digits[b[i] & 15];
+    }
+    e->buf[e->len++] = '"';
+}
+
+void ev_addr(struct ev *e, const char *k, uintptr_t v)
+{
+    char tmp[24];
+    snprintf(tmp, sizeof tmp, "0x%lx", (unsigned long)v);
+    ev_str(e, k, tmp);
+}
+
+static void open_(struct ev *e, const char *k, char c)
+{
+    key(e, k);
+    putc_(e, c);
+    if (e->depth + 1 < EV_MAX_DEPTH) {
+        e->depth++;
+        e->need_comma[e->depth] = false;
+    }
+}
+
+static void close_(struct ev *e, char c)
+{
+    putc_(e, c);
+    if (e->depth > 0)
+        e->depth--;
+}
+
+void ev_obj_begin(struct ev *e, const char *k) { open_(e, k, '{'); }
+void ev_obj_end(struct ev *e) { close_(e, '}'); }
+void ev_arr_begin(struct ev *e, const char *k) { open_(e, k, '['); }
+void ev_arr_end(struct ev *e) { close_(e, ']'); }
+
+const char *ev_finish(struct ev *e, const char *header, size_t header_len, size_t *out_len)
+{
+    if (e->text)
+        putc_(e, '\n');
+    else
+        puts_(e, "}\n");
+    if (e->failed || header_len > EV_HEADROOM)
+        return NULL;
+    char *start = e->buf + EV_HEADROOM - header_len;
+    memcpy(start, header, header_len);
+    *out_len = e->len - (EV_HEADROOM - header_len);
+    return start;
+}

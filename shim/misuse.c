@@ -1,0 +1,55 @@
+/* misuse.c — detecting concurrent and after-fork use of one SSL. */
+#include "misuse.h"
+
+#include "conn.h"
+#include "record.h"
+#include "sink.h"
+#include "sslshim.h"
+#include "stack.h"
+
+#include <stdio.h>
+
+pid_t shim_pid;
+
+static void record_misuse(struct conn *c, const char *kind, const char *fn, pid_t other_tid,
+                          const char *other_fn)
+{
+    struct ev e;
+    record_begin(&e, SSLSHIM_EV_MISUSE, c);
+    ev_str(&e, "kind", kind);
+    ev_str(&e, "fn", fn);
+    if (other_tid) {
+        snprintf(e.summary, sizeof e.summary, "%s while thread %d is in %s", fn, (int)other_tid,
+                 other_fn ? other_fn : "?");
+        ev_int(&e, "other_tid", other_tid);
+        ev_str(&e, "other_fn", other_fn);
+    } else {
+        snprintf(e.summary, sizeof e.summary, "%s on an SSL inherited from process %d", fn,
+                 (int)c->owner_pid);
+        ev_int(&e, "parent_pid", c->owner_pid);
+    }
+    if (config.stacks >= STACKS_ERRORS)
+        stack_record(&e, c, false);
+    record(&e);
+}
+
+void misuse_enter(struct conn *c, const char *fn)
+{
+    pid_t me = shim_tid();
+    if (__builtin_expect(c->owner_pid != shim_pid, 0) && !c->fork_reported) {
+        c->fork_reported = true;
+        record_misuse(c, "after_fork", fn, 0, NULL);
+    }
+    pid_t other = __atomic_load_n(&c->active_tid, __ATOMIC_RELAXED);
+    if (__builtin_expect(other != 0 && other != me, 0) && !c->concurrent_reported) {
+        c->concurrent_reported = true;
+        record_misuse(c, "concurrent", fn, other, c->active_fn);
+    }
+    __atomic_store_n(&c->active_tid, me, __ATOMIC_RELAXED);
+    c->active_fn = fn;
+}
+
+void misuse_leave(struct conn *c)
+{
+    __atomic_store_n(&c->active_tid, 0, __ATOMIC_RELAXED);
+}

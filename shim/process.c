@@ -1,0 +1,101 @@
+/* process.c — the `process` line: who we are, which OpenSSL, which settings. */
+#include "process.h"
+
+#include "config.h"
+#include "openssl.h"
+#include "sink.h"
+#include "sslshim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <valgrind/valgrind.h>
+
+static char host[65] = "unknown";
+static char exe_path[PATH_MAX] = "";
+static char exe_name[256] = "unknown";
+static pid_t first_pid;
+
+void process_gather(void)
+{
+    if (gethostname(host, sizeof host - 1) != 0)
+        snprintf(host, sizeof host, "unknown");
+    ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
+    exe_path[n > 0 ? n : 0] = '\0';
+    const char *base = strrchr(exe_path, '/');
+    snprintf(exe_name, sizeof exe_name, "%s", base ? base + 1 : program_invocation_short_name);
+    if (!first_pid)
+        first_pid = getpid();
+}
+
+const char *process_host(void) { return host; }
+const char *process_exe_name(void) { return exe_name; }
+const char *process_exe_path(void) { return exe_path; }
+pid_t process_first_pid(void) { return first_pid; }
+
+bool process_under_valgrind(void) { return RUNNING_ON_VALGRIND != 0; }
+
+/* argv from /proc/self/cmdline: NUL-separated, read with plain syscalls. */
+static void argv_field(struct ev *e)
+{
+    char buf[8192];
+    ssize_t n = 0;
+    int saved_errno = errno;
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        n = read(fd, buf, sizeof buf);
+        close(fd);
+    }
+    errno = saved_errno;
+    ev_arr_begin(e, "argv");
+    for (ssize_t i = 0; i < n;) {
+        size_t len = strnlen(buf + i, (size_t)(n - i));
+        ev_strn(e, NULL, buf + i, len);
+        i += (ssize_t)len + 1;
+    }
+    ev_arr_end(e);
+}
+
+static void config_field(struct ev *e)
+{
+    char loop[32], size[32];
+    ev_obj_begin(e, "config");
+    ev_str(e, "log", config.sink == SINK_STDERR ? "stderr" :
+                     config.sink == SINK_SYSLOG ? "syslog" : config.log_template);
+    ev_str(e, "format", config.format == FORMAT_TEXT ? "text" : "json");
+    ev_str(e, "level", config_level_name(config.level));
+    ev_str(e, "stacks", config_stacks_name(config.stacks));
+    ev_uint(e, "stack_depth", config.stack_depth);
+    snprintf(loop, sizeof loop, "%u/%u", config.loop_count, config.loop_window_s);
+    ev_str(e, "loop", loop);
+    ev_str(e, "mode", config.mode == MODE_FLIGHT ? "flight" : "stream");
+    ev_uint(e, "flight_events", config.flight_events);
+    snprintf(size, sizeof size, "%llu", (unsigned long long)config.max_size);
+    ev_str(e, "max_size", size);
+    ev_uint(e, "max_files", config.max_files);
+    ev_uint(e, "data_bytes", config.data_bytes);
+    ev_str(e, "exe", config.exe_list[0] ? config.exe_list : NULL);
+    ev_str(e, "valgrind", config.valgrind_auto ? "auto" : "off");
+    ev_obj_end(e);
+}
+
+void process_event(struct ev *e)
+{
+    ev_begin(e, SSLSHIM_EV_PROCESS, 0, config.format == FORMAT_TEXT);
+    snprintf(e->summary, sizeof e->summary, "%s, %s, sslshim %s", exe_name,
+             ossl_version() ? ossl_version() : "OpenSSL not found", SSLSHIM_VERSION);
+    ev_int(e, "v", SSLSHIM_SCHEMA_VERSION);
+    ev_str(e, "exe", exe_path);
+    argv_field(e);
+    ev_int(e, "ppid", getppid());
+    ev_uint(e, "uid", getuid());
+    ev_str(e, "openssl", ossl_version());
+    ev_str(e, "libssl", ossl.libssl_path[0] ? ossl.libssl_path : NULL);
+    ev_str(e, "shim", SSLSHIM_VERSION);
+    config_field(e);
+    ev_bool(e, "valgrind", process_under_valgrind());
+}

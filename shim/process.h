@@ -1,0 +1,22 @@
+/* process.h — facts about this process, gathered once, and its `process` line. */
+#ifndef SHIM_PROCESS_H
+#define SHIM_PROCESS_H
+
+#include "event.h"
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* Gather host, executable and argv (at activation, and again after fork). */
+void process_gather(void);
+
+const char *process_host(void);
+const char *process_exe_name(void);
+const char *process_exe_path(void);
+pid_t process_first_pid(void);    /* the pid the shim was activated in */
+bool process_under_valgrind(void);
+
+/* Build the `process` event (not written: the sink does that). */
+void process_event(struct ev *e);
+
+#endif

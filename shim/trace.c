@@ -1,0 +1,238 @@
+/* trace.c — handshake start/done, state transitions, alerts and messages,
+ * from the info and msg callbacks OpenSSL calls. */
+#include "trace.h"
+
+#include "calls.h"
+#include "conn.h"
+#include "handshake.h"
+#include "loop.h"
+#include "names.h"
+#include "record.h"
+#include "sslshim.h"
+#include "stack.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static void note_client_random(struct conn *c, const SSL *s)
+{
+    unsigned char r[32];
+    if (c->have_random || ossl.SSL_get_client_random(s, r, sizeof r) != sizeof r)
+        return;
+    for (size_t i = 0; i < sizeof r; i++) {
+        if (r[i]) {                       /* all zero: not chosen yet */
+            memcpy(c->client_random, r, sizeof r);
+            c->have_random = true;
+            return;
+        }
+    }
+}
+
+static void note_sni(struct conn *c, const SSL *s)
+{
+    const char *name = ossl.SSL_get_servername(s, TLSEXT_NAMETYPE_host_name);
+    if (!name)
+        return;
+    size_t n = strnlen(name, CONN_SNI_MAX);
+    memcpy(c->sni, name, n);
+    c->sni_len = n;
+    c->have_sni = true;
+}
+
+static void on_handshake_start(struct conn *c, const SSL *s)
+{
+    c->role = ossl.SSL_is_server(s) ? 1 : 0;
+    c->handshakes++;
+    c->in_handshake = true;
+    c->hs_start_ns = now_ns();
+    c->have_random = false;
+    if (!c->peer[0])
+        conn_note_addresses(c, s);
+    if (c->role == 0)
+        note_sni(c, s);
+    unsigned attempt = loop_handshake_started(c);
+    if (!level_on(LEVEL_HANDSHAKE))
+        return;
+
+    struct ev e;
+    record_begin(&e, SSLSHIM_EV_HANDSHAKE_START, c);
+    snprintf(e.summary, sizeof e.summary, "%s #%u via %s", c->role ? "server" : "client",
+             c->handshakes, thread_call.fn ? thread_call.fn : "?");
+    ev_str(&e, "role", c->role ? "server" : "client");
+    ev_str(&e, "peer", c->peer[0] ? c->peer : NULL);
+    ev_str(&e, "local", c->local[0] ? c->local : NULL);
+    if (c->have_sni)
+        ev_strn(&e, "sni", c->sni, c->sni_len);
+    else
+        ev_null(&e, "sni");
+    ev_uint(&e, "n", c->handshakes);
+    ev_uint(&e, "attempt", attempt);
+    ev_str(&e, "entry", thread_call.fn);
+    if (config.stacks >= STACKS_HANDSHAKE)
+        stack_record(&e, c, false);
+    record(&e);
+}
+
+static void on_state(struct conn *c, const SSL *s, int where, int ret)
+{
+    const char *state = ossl.SSL_state_string_long(s);
+    snprintf(c->last_state, sizeof c->last_state, "%s", state ? state : "");
+    if (!level_on(LEVEL_HANDSHAKE))
+        return;
+    struct ev e;
+    record_begin(&e, SSLSHIM_EV_STATE, c);
+    snprintf(e.summary, sizeof e.summary, "%s", c->last_state);
+    ev_str(&e, "state", state);
+    ev_str(&e, "where", (where & SSL_CB_LOOP) ? "loop" : "exit");
+    if (where & SSL_CB_EXIT)
+        ev_int(&e, "ret", ret);
+    record(&e);
+}
+
+static void on_alert(struct conn *c, const SSL *s, int where, int ret)
+{
+    bool recv = (where & SSL_CB_READ) != 0;
+    int code = ret & 0xff;
+    bool fatal = (ret >> 8) == SSL3_AL_FATAL;
+    const char *desc = alert_desc_name(code);
+    const char *state = ossl.SSL_state_string_long(s);
+
+    if (recv)
+        c->alerts_recv++;
+    else
+        c->alerts_sent++;
+    snprintf(c->last_alert, sizeof c->last_alert, "%s", desc ? desc : "unknown");
+    if (fatal)
+        c->fatal_alert = true;
+
+    struct ev e;
+    record_begin(&e, SSLSHIM_EV_ALERT, c);
+    snprintf(e.summary, sizeof e.summary, "SSL3 alert %s:%s:%s", recv ? "read" : "write",
+             ossl.SSL_alert_type_string_long(ret), ossl.SSL_alert_desc_string_long(ret));
+    ev_str(&e, "dir", recv ? "recv" : "sent");
+    ev_str(&e, "level", fatal ? "fatal" : "warning");
+    ev_str(&e, "desc", desc);
+    ev_int(&e, "code", code);
+    ev_str(&e, "text", ossl.SSL_alert_desc_string_long(ret));
+    ev_str(&e, "line", e.summary);
+    ev_str(&e, "state", state);
+    if (fatal && config.stacks >= STACKS_ERRORS)
+        stack_record(&e, c, true);
+    else if (config.stacks >= STACKS_ALL)
+        stack_record(&e, c, false);
+    record(&e);
+}
+
+static void on_handshake_done(struct conn *c, const SSL *s)
+{
+    /* TLS 1.3 post-handshake messages may report DONE without a START. */
+    if (!c->in_handshake)
+        return;
+    c->in_handshake = false;
+    c->handshake_ok = true;
+    c->tls13 = ossl.SSL_version(s) == TLS1_3_VERSION;
+    note_client_random(c, s);
+    if (c->role == 1)
+        note_sni(c, s);
+    if (!level_on(LEVEL_HANDSHAKE))
+        return;
+    struct ev e;
+    record_begin(&e, SSLSHIM_EV_HANDSHAKE_DONE, c);
+    handshake_done_fields(&e, (SSL *)s, c);
+    record(&e);
+}
+
+static void record_info(struct conn *c, const SSL *s, int where, int ret)
+{
+    if (where & SSL_CB_HANDSHAKE_START)
+        on_handshake_start(c, s);
+    if (where & (SSL_CB_LOOP | SSL_CB_EXIT)) {
+        on_state(c, s, where, ret);
+        note_client_random(c, s);
+    }
+    if (where & SSL_CB_ALERT)
+        on_alert(c, s, where, ret);
+    if (where & SSL_CB_HANDSHAKE_DONE)
+        on_handshake_done(c, s);
+}
+
+void trace_info_cb(const SSL *s, int where, int ret)
+{
+    int saved_errno = errno;
+    struct conn *c = conn_of(s);
+    if (c && shim_on)
+        record_info(c, s, where, ret);
+    errno = saved_errno;
+
+    info_cb_fn prog = c ? c->prog_info_cb : NULL;
+    if (!prog)
+        prog = ossl.SSL_CTX_get_info_callback(ossl.SSL_get_SSL_CTX(s));
+    if (prog)
+        prog(s, where, ret);
+}
+
+static void record_msg(struct conn *c, int write_p, int version, int content_type,
+                       const void *buf, size_t len)
+{
+    const char *type;
+    const char *hs = NULL;
+    switch (content_type) {
+    case SSL3_RT_HANDSHAKE:
+        type = "handshake";
+        if (len > 0)
+            hs = handshake_msg_name(((const unsigned char *)buf)[0]);
+        break;
+    case SSL3_RT_CHANGE_CIPHER_SPEC: type = "change_cipher_spec"; break;
+    case SSL3_RT_ALERT: type = "alert"; break;
+    default: return;              /* record headers, inner content types */
+    }
+    struct ev e;
+    record_begin(&e, SSLSHIM_EV_MSG, c);
+    snprintf(e.summary, sizeof e.summary, "%s %s", write_p ? "sent" : "recv", hs ? hs : type);
+    ev_str(&e, "dir", write_p ? "sent" : "recv");
+    ev_str(&e, "type", type);
+    if (content_type == SSL3_RT_HANDSHAKE) {
+        if (hs)
+            ev_str(&e, "hs", hs);
+        else if (len > 0)
+            ev_int(&e, "hs", ((const unsigned char *)buf)[0]);
+    }
+    ev_uint(&e, "len", len);
+    ev_str(&e, "version", protocol_version_name(version));
+    record(&e);
+}
+
+/* Application data is seen here whatever moved it: the program's SSL_read,
+ * or libssl's own SSL BIO, which does not go through our exports.  TLS 1.3
+ * hides the real record type inside the encryption (SSL3_RT_INNER_CONTENT_TYPE);
+ * earlier versions show it in the record header (SSL3_RT_HEADER). */
+static void count_record(struct conn *c, int write_p, int content_type, const void *buf,
+                         size_t len)
+{
+    if (len == 0 || ((const unsigned char *)buf)[0] != SSL3_RT_APPLICATION_DATA)
+        return;
+    if ((content_type == SSL3_RT_INNER_CONTENT_TYPE) != c->tls13 || !c->handshake_ok)
+        return;
+    c->app_data = true;
+    if (write_p)
+        c->records_out++;
+    else
+        c->records_in++;
+}
+
+void trace_msg_cb(int write_p, int version, int content_type, const void *buf,
+                  size_t len, SSL *s, void *arg)
+{
+    int saved_errno = errno;
+    struct conn *c = conn_of(s);
+    if (c && shim_on) {
+        if (content_type == SSL3_RT_HEADER || content_type == SSL3_RT_INNER_CONTENT_TYPE)
+            count_record(c, write_p, content_type, buf, len);
+        else if (level_on(LEVEL_HANDSHAKE))
+            record_msg(c, write_p, version, content_type, buf, len);
+    }
+    errno = saved_errno;
+    if (c && c->prog_msg_cb)
+        c->prog_msg_cb(write_p, version, content_type, buf, len, s, arg);
+}

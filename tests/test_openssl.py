@@ -1,0 +1,77 @@
+"""Issue 2, done 1: openssl s_client against openssl s_server, both preloaded."""
+import os
+
+from lib import ShimTest, certs, events, logs, run, sha256_fingerprint
+
+REQUEST = b"GET / HTTP/1.0\r\n\r\n"
+
+
+class OpenSSLCommandLine(ShimTest):
+
+    def handshake(self, version_flag):
+        server, port = self.openssl_server("-www", "-naccept", "1", version_flag)
+        c = certs()
+        r = run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, version_flag,
+                 "-CAfile", c["ca.pem"], "-servername", "localhost", "-ign_eof"],
+                input=REQUEST, env=self.env(), stdin=None)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"HTTP/1.0 200 ok", r.stdout)
+        server.wait(10)
+        files = logs(self.logdir, "openssl")
+        self.assertEqual(len(files), 2, files.keys())
+        by_role = {}
+        for path, evs in files.items():
+            self.assert_seq_complete(evs, path)
+            proc = evs[0]
+            self.assertEqual(proc["v"], 1)
+            self.assertTrue(proc["openssl"].startswith("OpenSSL"))
+            self.assertIn("libssl", proc["libssl"])
+            role = events(evs, "handshake_start")[0]["role"]
+            by_role[role] = evs
+        return by_role
+
+    def check_side(self, evs, role, version):
+        start = events(evs, "handshake_start")
+        self.assertEqual(len(start), 1)
+        self.assertEqual(start[0]["role"], role)
+        self.assertEqual(start[0]["n"], 1)
+        self.assertRegex(start[0]["peer"], r"^127\.0\.0\.1:\d+$")
+        self.assertGreater(len(events(evs, "state")), 3)
+        msgs = [(m["dir"], m.get("hs")) for m in events(evs, "msg", type="handshake")]
+        hello = ("sent" if role == "client" else "recv", "ClientHello")
+        self.assertIn(hello, msgs)
+        self.assertIn(("recv" if role == "client" else "sent", "ServerHello"), msgs)
+        self.assertIn(("sent", "Finished"), msgs)
+        self.assertIn(("recv", "Finished"), msgs)
+        done = events(evs, "handshake_done")
+        self.assertEqual(len(done), 1)
+        d = done[0]
+        self.assertEqual(d["version"], version)
+        self.assertTrue(d["cipher"])
+        self.assertRegex(d["client_random"], r"^[0-9a-f]{64}$")
+        end = events(evs, "conn_end")
+        self.assertEqual(len(end), 1)
+        self.assertTrue(end[0]["app_data"], end[0])
+        self.assertEqual(end[0]["outcome"], "ok", end[0])
+        self.assertEqual(end[0]["client_random"], d["client_random"])
+        return d
+
+    def check(self, flag, version):
+        sides = self.handshake(flag)
+        client = self.check_side(sides["client"], "client", version)
+        server = self.check_side(sides["server"], "server", version)
+        fp = sha256_fingerprint(certs()["server.pem"])
+        self.assertEqual(client["peer_cert"]["sha256"], fp)
+        self.assertEqual(server["local_cert"]["sha256"], fp)
+        self.assertEqual(client["peer_cert"]["spki_sha256"], server["local_cert"]["spki_sha256"])
+        self.assertEqual(client["verify"]["code"], 0)
+        self.assertEqual(client["sni"], "localhost")
+        self.assertEqual(server["sni"], "localhost")
+        self.assertEqual(client["client_random"], server["client_random"])
+        self.assertEqual(client["cipher"], server["cipher"])
+
+    def test_tls13(self):
+        self.check("-tls1_3", "TLSv1.3")
+
+    def test_tls12(self):
+        self.check("-tls1_2", "TLSv1.2")
