@@ -28,7 +28,7 @@ SHIM_SRCS := $(wildcard shim/*.c)
 SHIM_OBJS := $(SHIM_SRCS:shim/%.c=$(B)/shim/%.o)
 # The back-end objects: everything except the exported front-end and the start-up
 # glue, so unit tests link them without any preload or libssl.
-BACKEND_OBJS := $(filter-out $(B)/shim/hooks.o $(B)/shim/init.o,$(SHIM_OBJS))
+BACKEND_OBJS := $(filter-out $(B)/shim/hooks.o $(B)/shim/init.o $(B)/shim/api.o,$(SHIM_OBJS))
 
 FIXTURES := $(patsubst tests/fixtures/%.c,$(B)/tests/%,$(filter-out tests/fixtures/common.c,$(wildcard tests/fixtures/*.c)))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))

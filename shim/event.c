@@ -236,8 +236,9 @@ const char *ev_finish(struct ev *e, const char *header, size_t header_len, size_
         putc_(e, '\n');
     else
         puts_(e, "}\n");
-    if (e->failed || header_len > EV_HEADROOM)
+    if (!reserve(e, 1) || header_len > EV_HEADROOM)
         return NULL;
+    e->buf[e->len] = '\0';              /* not written: for debuggers and tests */
     char *start = e->buf + EV_HEADROOM - header_len;
     memcpy(start, header, header_len);
     *out_len = e->len - (EV_HEADROOM - header_len);

@@ -1,0 +1,221 @@
+/* test_backend.c — unit tests of the shim's back-end, without any preload:
+ * escaping, event building, configuration parsing, path templates, SHA-256
+ * and loop windows. */
+#include "config.h"
+#include "event.h"
+#include "loop.h"
+#include "sha256.h"
+#include "sink.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures;
+
+#define CHECK(cond)                                                          \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+            failures++;                                                      \
+        }                                                                    \
+    } while (0)
+
+/* The body of a JSON event, without the headroom. */
+static const char *body(const struct ev *e)
+{
+    static char out[4096];
+    size_t n = e->len - EV_HEADROOM;
+    memcpy(out, e->buf + EV_HEADROOM, n < sizeof out ? n : sizeof out - 1);
+    out[n < sizeof out ? n : sizeof out - 1] = '\0';
+    return out;
+}
+
+static void test_escaping(void)
+{
+    struct ev e;
+    ev_begin(&e, "t", 0, false);
+    ev_strn(&e, "sni", "a\"b\\c\nd\x01" "e\xff", 10);
+    CHECK(strcmp(body(&e), ",\"sni\":\"a\\\"b\\\\c\\nd\\u0001e\xEF\xBF\xBD\","
+                           "\"sni_hex\":\"6122625c630a640165ff\"") == 0);
+    ev_free(&e);
+
+    ev_begin(&e, "t", 0, false);
+    ev_str(&e, "utf8", "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x94\x92");   /* valid: kept */
+    CHECK(strstr(body(&e), "_hex") == NULL);
+    ev_free(&e);
+
+    ev_begin(&e, "t", 0, false);
+    ev_str(&e, "overlong", "\xC0\xAF");          /* overlong '/' is not valid UTF-8 */
+    CHECK(strstr(body(&e), "overlong_hex") != NULL);
+    ev_free(&e);
+
+    ev_begin(&e, "t", 0, false);
+    ev_str(&e, "surrogate", "\xED\xA0\x80");
+    CHECK(strstr(body(&e), "surrogate_hex") != NULL);
+    ev_free(&e);
+}
+
+static void test_nesting_and_finish(void)
+{
+    struct ev e;
+    ev_begin(&e, "x", 7, false);
+    ev_arr_begin(&e, "a");
+    ev_obj_begin(&e, NULL);
+    ev_int(&e, "n", -1);
+    ev_obj_end(&e);
+    ev_obj_begin(&e, NULL);
+    ev_bool(&e, "b", true);
+    ev_null(&e, "z");
+    ev_obj_end(&e);
+    ev_arr_end(&e);
+    ev_hex(&e, "h", "\x00\xab", 2);
+    CHECK(strcmp(body(&e), ",\"conn\":7,\"a\":[{\"n\":-1},{\"b\":true,\"z\":null}],\"h\":\"00ab\"") == 0);
+    size_t len;
+    const char *line = ev_finish(&e, "{\"ev\":\"x\"", 9, &len);
+    CHECK(line && len == strlen(line) && line[len - 1] == '\n');
+    CHECK(line && strncmp(line, "{\"ev\":\"x\",\"conn\":7,", 19) == 0);
+    ev_free(&e);
+}
+
+static void test_big_event_grows(void)
+{
+    struct ev e;
+    char big[5000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    ev_begin(&e, "x", 0, false);
+    for (int i = 0; i < 20; i++)
+        ev_str(&e, "k", big);
+    CHECK(!e.failed && e.len > 20 * 5000);
+    ev_free(&e);
+}
+
+static const char *const *fake_env;
+
+static const char *fake_getenv(const char *name)
+{
+    for (const char *const *p = fake_env; *p; p += 2)
+        if (strcmp(p[0], name) == 0)
+            return p[1];
+    return NULL;
+}
+
+static void test_config(void)
+{
+    struct config c;
+    static const char *const none[] = { NULL };
+    fake_env = none;
+    config_load(&c, fake_getenv, "prog", false);
+    CHECK(!c.disabled && c.level == LEVEL_HANDSHAKE && c.stacks == STACKS_ERRORS);
+    CHECK(c.stack_depth == 32 && c.loop_count == 5 && c.loop_window_s == 10);
+    CHECK(c.sink == SINK_FILE && strcmp(c.log_template, "/tmp/sslshim-%u/%e.%p.jsonl") == 0);
+    CHECK(c.n_warnings == 0 && c.max_size == 100u << 20 && c.data_bytes == 64);
+
+    static const char *const bad[] = {
+        "SSLSHIM_LEVEL", "loud", "SSLSHIM_STACK_DEPTH", "1000", "SSLSHIM_LOOP", "3",
+        "SSLSHIM_MAX_SIZE", "lots", "SSLSHIM_LOG", "stderr", NULL };
+    fake_env = bad;
+    config_load(&c, fake_getenv, "prog", false);
+    CHECK(c.level == LEVEL_HANDSHAKE && c.stack_depth == 32 && c.loop_count == 5);
+    CHECK(c.n_warnings == 4);
+    CHECK(strstr(c.warnings[0], "SSLSHIM_LEVEL=loud") != NULL);
+    CHECK(c.sink == SINK_STDERR && c.format == FORMAT_TEXT);
+
+    static const char *const dir[] = { "SSLSHIM_LOG", "/var/log/x/", "SSLSHIM_LEVEL", "data",
+                                       "SSLSHIM_FORMAT", "text", NULL };
+    fake_env = dir;
+    config_load(&c, fake_getenv, "prog", false);
+    CHECK(strcmp(c.log_template, "/var/log/x/%e.%p.jsonl") == 0);
+    CHECK(c.level == LEVEL_DATA && c.format == FORMAT_TEXT);
+
+    static const char *const exe[] = { "SSLSHIM_EXE", "nginx,curl", NULL };
+    fake_env = exe;
+    config_load(&c, fake_getenv, "curl", false);
+    CHECK(!c.disabled);
+    config_load(&c, fake_getenv, "cur", false);
+    CHECK(c.disabled);
+    config_load(&c, fake_getenv, "curl", true);       /* AT_SECURE wins */
+    CHECK(c.disabled);
+
+    static const char *const off[] = { "SSLSHIM_DISABLE", "1", NULL };
+    fake_env = off;
+    config_load(&c, fake_getenv, "prog", false);
+    CHECK(c.disabled);
+
+    uint64_t size;
+    CHECK(config_parse_size("1G", &size) && size == 1ull << 30);
+    CHECK(config_parse_size("512k", &size) && size == 512u << 10);
+    CHECK(!config_parse_size("-1M", &size) && !config_parse_size("10X", &size));
+    unsigned n, s;
+    CHECK(config_parse_loop("3/60", &n, &s) && n == 3 && s == 60);
+    CHECK(!config_parse_loop("1/60", &n, &s) && !config_parse_loop("5/", &n, &s));
+}
+
+static void test_path_template(void)
+{
+    char out[256];
+    CHECK(sink_expand_path(out, sizeof out, "/l/%e.%p.%h.%t.%u.%%.%x", 42, "host", "curl",
+                           "20261126T000000Z", 1000));
+    CHECK(strcmp(out, "/l/curl.42.host.20261126T000000Z.1000.%.%x") == 0);
+    CHECK(!sink_expand_path(out, 8, "/long/%e", 1, "h", "executable", "t", 0));
+}
+
+static void test_sha256(void)
+{
+    uint8_t md[32];
+    static const uint8_t abc[32] = {
+        0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae,
+        0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61,
+        0xf2, 0x00, 0x15, 0xad };
+    sha256("abc", 3, md);
+    CHECK(memcmp(md, abc, 32) == 0);
+    /* 56 bytes: the padding needs a second block */
+    static const uint8_t two[32] = {
+        0x24, 0x8d, 0x6a, 0x61, 0xd2, 0x06, 0x38, 0xb8, 0xe5, 0xc0, 0x26, 0x93, 0x0c, 0x3e,
+        0x60, 0x39, 0xa3, 0x3c, 0xe4, 0x59, 0x64, 0xff, 0x21, 0x67, 0xf6, 0xec, 0xed, 0xd4,
+        0x19, 0xdb, 0x06, 0xc1 };
+    sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, md);
+    CHECK(memcmp(md, two, 32) == 0);
+}
+
+static void test_loop_window(void)
+{
+    struct loop_window w;
+    unsigned count, failed;
+    int64_t first;
+    const int64_t s = 1000000000;
+    memset(&w, 0, sizeof w);
+    /* 20 quick successful connections: never a loop */
+    for (int i = 0; i < 20; i++)
+        CHECK(!loop_window_add(&w, i * s / 10, 0, false, 5, 10, &count, &failed, &first));
+    memset(&w, 0, sizeof w);
+    /* failures: the 5th within 10 s reports, the 6th does not (same window) */
+    for (int i = 1; i <= 4; i++)
+        CHECK(!loop_window_add(&w, i * s, i, true, 5, 10, &count, &failed, &first));
+    CHECK(loop_window_add(&w, 5 * s, 5, true, 5, 10, &count, &failed, &first));
+    CHECK(count == 5 && failed == 5 && first == 1);
+    CHECK(!loop_window_add(&w, 6 * s, 6, true, 5, 10, &count, &failed, &first));
+    CHECK(count == 6);
+    /* failures spread wider than the window are no loop */
+    memset(&w, 0, sizeof w);
+    for (int i = 0; i < 10; i++)
+        CHECK(!loop_window_add(&w, i * 3 * s, 0, true, 5, 10, &count, &failed, &first));
+}
+
+int main(void)
+{
+    test_escaping();
+    test_nesting_and_finish();
+    test_big_event_grows();
+    test_config();
+    test_path_template();
+    test_sha256();
+    test_loop_window();
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    puts("all back-end checks passed");
+    return 0;
+}
