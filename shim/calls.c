@@ -46,7 +46,7 @@ bool call_begin(struct call *call, SSL *s, const char *fn, uintptr_t caller)
 static void record_error(struct call *call, int ret, int err, int saved_errno)
 {
     struct conn *c = call->conn;
-    char sys[128] = "";
+    char buf[128];
     if (c)
         c->error_seen = true;
     struct ev e;
@@ -56,9 +56,8 @@ static void record_error(struct call *call, int ret, int err, int saved_errno)
     ev_int(&e, "ret", ret);
     ev_str(&e, "err", ssl_error_name(err));
     ev_int(&e, "errno", saved_errno);
-    if (saved_errno)
-        strerror_r(saved_errno, sys, sizeof sys);
-    ev_str(&e, "sys", saved_errno ? sys : NULL);
+    /* GNU strerror_r: the message may be returned rather than copied. */
+    ev_str(&e, "sys", saved_errno ? strerror_r(saved_errno, buf, sizeof buf) : NULL);
     errqueue_record(&e);
     ev_str(&e, "state", ossl.SSL_state_string_long(call->ssl));
     if (config.stacks >= STACKS_ERRORS && c)

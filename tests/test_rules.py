@@ -1,0 +1,126 @@
+"""The hard rules of DESIGN.md that are checked from outside: no link-time
+libssl, exports only what it interposes, inert until used, bad settings never
+change the program, set-user-ID processes stay untouched."""
+import os
+import re
+import subprocess
+
+from lib import ROOT, SHIM, ShimTest, certs, logs, plain_env, run
+
+
+def interposed_names():
+    with open(os.path.join(ROOT, "shim", "interposed.def")) as f:
+        return {m.group(1) for m in re.finditer(r"^X\((\w+)\)", f.read(), re.M)}
+
+
+class Rules(ShimTest):
+
+    def test_no_link_time_openssl(self):
+        out = run(["readelf", "-d", SHIM], universal_newlines=True, check=True).stdout
+        needed = re.findall(r"\(NEEDED\).*\[(.*)\]", out)
+        self.assertTrue(needed)
+        for lib in needed:
+            self.assertNotRegex(lib, r"libssl|libcrypto|libunwind", needed)
+
+    def test_exports_exactly_the_interposed_functions_and_api(self):
+        out = run(["nm", "-D", "--defined-only", SHIM], universal_newlines=True, check=True).stdout
+        exported = {line.split()[-1] for line in out.splitlines() if line.strip()}
+        self.assertEqual(exported, interposed_names() | {"sslshim_note"})
+
+    def test_every_interposed_function_is_exported_with_the_same_name_as_libssl(self):
+        libssl = "/usr/lib/x86_64-linux-gnu/libssl.so.3"
+        if not os.path.exists(libssl):
+            self.skipTest("no system libssl.so.3")
+        out = run(["nm", "-D", "--defined-only", libssl], universal_newlines=True).stdout
+        theirs = {line.split()[-1].split("@")[0] for line in out.splitlines() if line.strip()}
+        self.assertLessEqual(interposed_names(), theirs)
+
+    def test_programs_without_openssl_create_no_file(self):
+        for cmd in (["/bin/true"], ["sh", "-c", "ls / >/dev/null"], ["sh", "-c", "echo hi"]):
+            r = run(cmd, env=self.env(SSLSHIM_LEVEL="bogus"))
+            self.assertEqual(r.returncode, 0)
+            self.assertEqual(r.stderr, b"", "inert processes say nothing")
+        self.assertFalse(os.path.exists(self.logdir), "no log directory, no file")
+
+    def test_default_log_location_is_per_uid_and_private(self):
+        env = self.env()
+        del env["SSLSHIM_LOG"]
+        server, port = self.openssl_server("-www", "-naccept", "1", env=plain_env())
+        r = run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port], env=env,
+                input=b"", stdin=None)
+        self.assertEqual(r.returncode, 0)
+        d = "/tmp/sslshim-%d" % os.geteuid()
+        self.assertTrue(os.path.isdir(d))
+        self.assertEqual(os.stat(d).st_mode & 0o777, 0o700)
+        files = [os.path.join(d, f) for f in os.listdir(d) if f.startswith("openssl.")]
+        self.assertTrue(files)
+        newest = max(files, key=os.path.getmtime)
+        self.assertEqual(os.stat(newest).st_mode & 0o777, 0o600)
+        os.unlink(newest)
+
+    def test_bad_settings_leave_exit_code_and_stdout_unchanged(self):
+        server, port = self.openssl_server("-www", "-naccept", "2", env=plain_env())
+        script = ("import socket, ssl, sys\n"
+                  "ctx = ssl.create_default_context(cafile=sys.argv[2])\n"
+                  "with ctx.wrap_socket(socket.create_connection(('127.0.0.1', int(sys.argv[1])),"
+                  " timeout=10), server_hostname='localhost') as s:\n"
+                  "    s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')\n"
+                  "    print(s.recv(15).decode(), s.version())\n"
+                  "sys.exit(3)\n")
+        cmd = ["python3", "-c", script, str(port), certs()["ca.pem"]]
+        plain = run(cmd, env=plain_env())
+        bad = run(cmd, env=self.env(SSLSHIM_LEVEL="loud", SSLSHIM_STACK_DEPTH="-4",
+                                    SSLSHIM_LOOP="x", SSLSHIM_FORMAT="xml",
+                                    SSLSHIM_MAX_SIZE="huge"))
+        self.assertEqual(plain.returncode, 3)
+        self.assertEqual(bad.returncode, plain.returncode)
+        self.assertEqual(bad.stdout, plain.stdout)
+        err = bad.stderr.decode()
+        for var in ("SSLSHIM_LEVEL=loud", "SSLSHIM_STACK_DEPTH=-4", "SSLSHIM_LOOP=x",
+                    "SSLSHIM_FORMAT=xml", "SSLSHIM_MAX_SIZE=huge"):
+            self.assertEqual(err.count(var), 1, err)
+        evs = [e for evs in logs(self.logdir).values() for e in evs]
+        self.assertEqual(evs[0]["config"]["level"], "handshake")   # the default, used instead
+
+    def test_unwritable_log_warns_once_and_program_runs(self):
+        server, port = self.openssl_server("-www", "-naccept", "1", env=plain_env())
+        env = self.env()
+        env["SSLSHIM_LOG"] = "/proc/nonexistent/dir/x.log"
+        r = run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-ign_eof"],
+                env=env, input=b"GET / HTTP/1.0\r\n\r\n", stdin=None)
+        self.assertEqual(r.returncode, 0)
+        self.assertIn(b"HTTP/1.0 200 ok", r.stdout)
+        self.assertEqual(r.stderr.decode().count("sslshim:"), 1, r.stderr)
+
+    def test_disable_makes_it_inert(self):
+        server, port = self.openssl_server("-www", "-naccept", "1", env=plain_env())
+        r = run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port],
+                env=self.env(SSLSHIM_DISABLE="1"), input=b"", stdin=None)
+        self.assertEqual(r.returncode, 0)
+        self.assertFalse(os.path.exists(self.logdir))
+
+    def test_exe_filter(self):
+        server, port = self.openssl_server("-www", "-naccept", "2", env=plain_env())
+        r = run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port],
+                env=self.env(SSLSHIM_EXE="nginx,curl"), input=b"", stdin=None)
+        self.assertEqual(r.returncode, 0)
+        self.assertFalse(os.path.exists(self.logdir))
+        r = run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port],
+                env=self.env(SSLSHIM_EXE="curl,openssl"), input=b"", stdin=None)
+        self.assertEqual(r.returncode, 0)
+        self.assertEqual(len(logs(self.logdir, "openssl")), 1)
+
+    def test_stderr_text_format(self):
+        server, port = self.openssl_server("-www", "-naccept", "1", "-tls1_2", env=plain_env())
+        env = self.env()
+        env["SSLSHIM_LOG"] = "stderr"
+        r = run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-quiet",
+                 "-verify_return_error", "-CAfile", certs()["untrusted.pem"]],
+                env=env, input=b"", stdin=None)
+        self.assertNotEqual(r.returncode, 0)
+        lines = [l for l in r.stderr.decode(errors="replace").splitlines()
+                 if l.startswith("sslshim[")]
+        self.assertTrue(lines)
+        self.assertTrue(any(re.match(r"sslshim\[\d+\] conn 1 alert: SSL3 alert write:fatal:"
+                                     r"(unknown CA|bad certificate)", l) for l in lines), lines)
+        self.assertEqual(r.stdout, b"", "nothing on stdout")
