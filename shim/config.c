@@ -24,6 +24,7 @@ static void warn(struct config *c, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
+    /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): started just above */
     vsnprintf(c->warnings[c->n_warnings++], sizeof c->warnings[0], fmt, ap);
     va_end(ap);
 }

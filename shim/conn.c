@@ -93,7 +93,7 @@ static void format_sockaddr(char *out, size_t size, const struct sockaddr_storag
 
 void conn_note_addresses(struct conn *c, const SSL *s)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = { 0 };
     socklen_t len;
     int fd = ossl.SSL_get_fd(s);
     if (fd < 0)

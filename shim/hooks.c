@@ -56,7 +56,7 @@ EXPORT int SSL_shutdown(SSL *s)
     struct call call;                                                  \
     if (!call_begin(&call, s, #name, CALLER))                          \
         return ossl.name(s, buf, num);                                 \
-    call.zero_ok = num == 0;      /* nothing asked, nothing failed */  \
+    call.zero_ok = (num) == 0;      /* nothing asked, nothing failed */  \
     int ret = ossl.name(s, buf, num);                                  \
     call_end(&call, ret, ret > 0 ? (size_t)ret : 0, dir, buf);         \
     return ret
@@ -67,9 +67,9 @@ EXPORT int SSL_shutdown(SSL *s)
     struct call call;                                                  \
     if (!call_begin(&call, s, #name, CALLER))                          \
         return ossl.name(s, buf, num, done);                           \
-    call.zero_ok = num == 0;                                           \
+    call.zero_ok = (num) == 0;                                           \
     int ret = ossl.name(s, buf, num, done);                            \
-    call_end(&call, ret, ret > 0 && done ? *done : 0, dir, buf);       \
+    call_end(&call, ret, ret > 0 && (done) ? *(done) : 0, dir, buf);       \
     return ret
 
 EXPORT int SSL_read(SSL *s, void *buf, int num) { INT_IO_CALL(SSL_read, 'r', s, buf, num); }

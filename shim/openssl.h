@@ -21,11 +21,11 @@ typedef void (*err_add_error_data_fn)(int, ...);
 typedef const char *(*get0_group_name_fn)(SSL *);   /* 3.2+ */
 
 struct ossl {
-#define X(name) __typeof__(&name) name;
+#define X(name) __typeof__(&name) name; /* NOLINT(bugprone-macro-parentheses) */
 #include "interposed.def"
 #undef X
-#define R(name) __typeof__(&name) name;
-#define O(name) __typeof__(&name) name;
+#define R(name) __typeof__(&name) name; /* NOLINT(bugprone-macro-parentheses) */
+#define O(name) __typeof__(&name) name; /* NOLINT(bugprone-macro-parentheses) */
 #include "used.def"
 #undef R
 #undef O

@@ -68,7 +68,7 @@ static void read_build_id(const struct dl_phdr_info *info, char out[41])
             if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && memcmp(name, "GNU", 4) == 0) {
                 unsigned n = nh->n_descsz > 20 ? 20 : nh->n_descsz;
                 for (unsigned k = 0; k < n; k++)
-                    snprintf(out + 2 * k, 3, "%02x", desc[k]);
+                    snprintf(out + 2 * (size_t)k, 3, "%02x", desc[k]);
                 return;
             }
             p = (const char *)desc + ((nh->n_descsz + 3) & ~3u);
