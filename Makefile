@@ -30,7 +30,8 @@ SHIM_OBJS := $(SHIM_SRCS:shim/%.c=$(B)/shim/%.o)
 # glue, so unit tests link them without any preload or libssl.
 BACKEND_OBJS := $(filter-out $(B)/shim/hooks.o $(B)/shim/init.o $(B)/shim/api.o,$(SHIM_OBJS))
 
-FIXTURES := $(patsubst tests/fixtures/%.c,$(B)/tests/%,$(filter-out tests/fixtures/common.c,$(wildcard tests/fixtures/*.c)))
+FIXTURES := $(patsubst tests/fixtures/%.c,$(B)/tests/%,$(filter-out tests/fixtures/common.c,$(wildcard tests/fixtures/*.c))) \
+            $(patsubst tests/fixtures/%.cpp,$(B)/tests/%,$(wildcard tests/fixtures/*.cpp))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
 
 .PHONY: all deps fixtures unit test demo install clean check-static
@@ -62,6 +63,11 @@ $(B)/tests/%: tests/fixtures/%.c tests/fixtures/common.c tests/fixtures/common.h
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(FIX_CFLAGS) -o $@ $< tests/fixtures/common.c -lssl -lcrypto -lpthread
+
+$(B)/tests/%: tests/fixtures/%.cpp
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CXX     $<")
+	$(Q)$(CXX) $(CFLAGS) -Wall -Wextra -Werror -fno-omit-frame-pointer -rdynamic -o $@ $< -lssl -lcrypto
 
 $(B)/tests/unit/%: tests/unit/%.c $(BACKEND_OBJS)
 	@mkdir -p $(@D)

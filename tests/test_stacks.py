@@ -1,0 +1,69 @@
+"""Issue 3: call stacks — where they start, what they name, and that
+libunwind stays private to the shim."""
+import os
+import re
+
+from lib import ShimTest, events, fixture, logs, run
+
+
+class Stacks(ShimTest):
+
+    def test_cxx_exceptions_still_unwind_through_libgcc(self):
+        env = self.env(LD_DEBUG="bindings")
+        r = run([fixture("throw_catch")], env=env, universal_newlines=True)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("CAUGHT 1000", r.stdout)
+        # the shim really loaded libunwind (for the failed handshake's stack)...
+        self.assertIn("LIBUNWIND_LOADED yes", r.stdout)
+        binds = [l for l in r.stderr.splitlines() if "`_Unwind_RaiseException'" in l]
+        self.assertTrue(binds, "no binding of _Unwind_RaiseException seen")
+        for line in binds:          # ...and every binding still goes to libgcc
+            self.assertRegex(line, r"to \S*libgcc_s\.so\.1 ", line)
+            self.assertNotIn("libunwind", line)
+        for line in r.stderr.splitlines():
+            if "binding file" in line and re.search(r"`(_Unwind_\w+|backtrace)'", line):
+                self.assertNotIn("libunwind", line.split(" to ")[1], line)
+
+    def test_error_stack_starts_at_the_programs_call(self):
+        r = run([fixture("throw_catch")], env=self.env(), universal_newlines=True)
+        self.assertEqual(r.returncode, 0)
+        (path, evs), = logs(self.logdir).items()
+        errs = events(evs, "error")
+        self.assertEqual(len(errs), 1, errs)
+        stack = errs[0]["stack"]
+        self.assertTrue(stack[0]["fn"].startswith("_Z16failed_handshakev+"), stack[0])
+        self.assertTrue(any(f.get("fn", "").startswith("main+") for f in stack), stack)
+        for f in stack:
+            self.assertRegex(f["ip"], r"^0x[0-9a-f]+$")
+            self.assertRegex(f["off"], r"^0x[0-9a-f]+$")
+            self.assertNotIn("libsslshim", f["obj"])
+            self.assertNotIn("libssl.so", f["obj"])
+        # a module event names each object before the first stack that uses it
+        seen = {}
+        for e in evs:
+            if e["ev"] == "module":
+                seen[e["path"]] = e
+                self.assertRegex(e["build_id"], r"^[0-9a-f]{40}$")
+                self.assertRegex(e["base"], r"^0x[0-9a-f]+$")
+            for f in e.get("stack", []):
+                self.assertIn(f["obj"], seen, "module event missing before the stack")
+        exe = os.path.realpath(fixture("throw_catch"))
+        self.assertIn(exe, seen)
+        # off is what addr2line takes: it resolves to the fixture's source
+        off = int(stack[0]["off"], 16) - 1
+        a2l = run(["addr2line", "-f", "-C", "-e", exe, hex(off)], universal_newlines=True)
+        self.assertIn("failed_handshake", a2l.stdout)
+
+    def test_stack_depth_is_honoured(self):
+        r = run([fixture("throw_catch")], env=self.env(SSLSHIM_STACK_DEPTH="1"),
+                universal_newlines=True)
+        self.assertEqual(r.returncode, 0)
+        (path, evs), = logs(self.logdir).items()
+        self.assertEqual(len(events(evs, "error")[0]["stack"]), 1)
+
+    def test_stacks_none(self):
+        r = run([fixture("throw_catch")], env=self.env(SSLSHIM_STACKS="none"),
+                universal_newlines=True)
+        self.assertIn("LIBUNWIND_LOADED no", r.stdout)
+        (path, evs), = logs(self.logdir).items()
+        self.assertNotIn("stack", events(evs, "error")[0])
