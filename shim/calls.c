@@ -59,7 +59,7 @@ static void record_error(struct call *call, int ret, int err, int saved_errno)
     /* GNU strerror_r: the message may be returned rather than copied. */
     ev_str(&e, "sys", saved_errno ? strerror_r(saved_errno, buf, sizeof buf) : NULL);
     errqueue_record(&e);
-    ev_str(&e, "state", ossl.SSL_state_string_long(call->ssl));
+    ev_str(&e, "state", conn_state(call->ssl));
     if (config.stacks >= STACKS_ERRORS && c)
         stack_record(&e, c, true);
     record(&e);

@@ -2,6 +2,7 @@
 #include "conn.h"
 
 #include "loop.h"
+#include "names.h"
 #include "record.h"
 #include "sslshim.h"
 #include "stack.h"
@@ -142,6 +143,14 @@ struct conn *conn_attach(SSL *s)
         record(&e);
     }
     return c;
+}
+
+const char *conn_state(const SSL *s)
+{
+    const char *now = ossl.SSL_state_string_long(s);
+    if (now && strcmp(now, "error") == 0)     /* the state stays where it failed */
+        return handshake_state_name((int)ossl.SSL_get_state(s));
+    return now;
 }
 
 static const char *outcome(const struct conn *c)

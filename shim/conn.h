@@ -92,6 +92,11 @@ void conn_ctx_msg_cb_set(SSL_CTX *ctx, msg_cb_fn cb);
 /* The peer and local addresses of the SSL's socket, if it has one. */
 void conn_note_addresses(struct conn *c, const SSL *s);
 
+/* The handshake state to report for an alert or error.  Once a fatal error
+ * is raised SSL_state_string_long says only "error", but SSL_get_state still
+ * holds the state the handshake failed in: name that one instead. */
+const char *conn_state(const SSL *s);
+
 /* Write conn_end for every connection still open (process exit). */
 void conns_end_all(void);
 

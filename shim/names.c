@@ -80,3 +80,67 @@ const char *protocol_version_name(int v)
     default: return NULL;
     }
 }
+
+/* SSL_state_string_long's names by OSSL_HANDSHAKE_STATE.  The enum has only
+ * grown at its end since 1.1.0, so the values are the same in 1.1.1 and 3.x;
+ * states added later (3.2's compressed certificates) fall to "unknown state". */
+static const char *const state_names[] = {
+    [TLS_ST_BEFORE] = "before SSL initialization",
+    [TLS_ST_OK] = "SSL negotiation finished successfully",
+    [DTLS_ST_CR_HELLO_VERIFY_REQUEST] = "DTLS1 read hello verify request",
+    [TLS_ST_CR_SRVR_HELLO] = "SSLv3/TLS read server hello",
+    [TLS_ST_CR_CERT] = "SSLv3/TLS read server certificate",
+    [TLS_ST_CR_CERT_STATUS] = "SSLv3/TLS read certificate status",
+    [TLS_ST_CR_KEY_EXCH] = "SSLv3/TLS read server key exchange",
+    [TLS_ST_CR_CERT_REQ] = "SSLv3/TLS read server certificate request",
+    [TLS_ST_CR_SRVR_DONE] = "SSLv3/TLS read server done",
+    [TLS_ST_CR_SESSION_TICKET] = "SSLv3/TLS read server session ticket",
+    [TLS_ST_CR_CHANGE] = "SSLv3/TLS read change cipher spec",
+    [TLS_ST_CR_FINISHED] = "SSLv3/TLS read finished",
+    [TLS_ST_CW_CLNT_HELLO] = "SSLv3/TLS write client hello",
+    [TLS_ST_CW_CERT] = "SSLv3/TLS write client certificate",
+    [TLS_ST_CW_KEY_EXCH] = "SSLv3/TLS write client key exchange",
+    [TLS_ST_CW_CERT_VRFY] = "SSLv3/TLS write certificate verify",
+    [TLS_ST_CW_CHANGE] = "SSLv3/TLS write change cipher spec",
+    [TLS_ST_CW_NEXT_PROTO] = "SSLv3/TLS write next proto",
+    [TLS_ST_CW_FINISHED] = "SSLv3/TLS write finished",
+    [TLS_ST_SW_HELLO_REQ] = "SSLv3/TLS write hello request",
+    [TLS_ST_SR_CLNT_HELLO] = "SSLv3/TLS read client hello",
+    [DTLS_ST_SW_HELLO_VERIFY_REQUEST] = "DTLS1 write hello verify request",
+    [TLS_ST_SW_SRVR_HELLO] = "SSLv3/TLS write server hello",
+    [TLS_ST_SW_CERT] = "SSLv3/TLS write certificate",
+    [TLS_ST_SW_KEY_EXCH] = "SSLv3/TLS write key exchange",
+    [TLS_ST_SW_CERT_REQ] = "SSLv3/TLS write certificate request",
+    [TLS_ST_SW_SRVR_DONE] = "SSLv3/TLS write server done",
+    [TLS_ST_SR_CERT] = "SSLv3/TLS read client certificate",
+    [TLS_ST_SR_KEY_EXCH] = "SSLv3/TLS read client key exchange",
+    [TLS_ST_SR_CERT_VRFY] = "SSLv3/TLS read certificate verify",
+    [TLS_ST_SR_NEXT_PROTO] = "SSLv3/TLS read next proto",
+    [TLS_ST_SR_CHANGE] = "SSLv3/TLS read change cipher spec",
+    [TLS_ST_SR_FINISHED] = "SSLv3/TLS read finished",
+    [TLS_ST_SW_SESSION_TICKET] = "SSLv3/TLS write session ticket",
+    [TLS_ST_SW_CERT_STATUS] = "SSLv3/TLS write certificate status",
+    [TLS_ST_SW_CHANGE] = "SSLv3/TLS write change cipher spec",
+    [TLS_ST_SW_FINISHED] = "SSLv3/TLS write finished",
+    [TLS_ST_SW_ENCRYPTED_EXTENSIONS] = "TLSv1.3 write encrypted extensions",
+    [TLS_ST_CR_ENCRYPTED_EXTENSIONS] = "TLSv1.3 read encrypted extensions",
+    [TLS_ST_CR_CERT_VRFY] = "TLSv1.3 read server certificate verify",
+    [TLS_ST_SW_CERT_VRFY] = "TLSv1.3 write server certificate verify",
+    [TLS_ST_CR_HELLO_REQ] = "SSLv3/TLS read hello request",
+    [TLS_ST_SW_KEY_UPDATE] = "TLSv1.3 write server key update",
+    [TLS_ST_CW_KEY_UPDATE] = "TLSv1.3 write client key update",
+    [TLS_ST_SR_KEY_UPDATE] = "TLSv1.3 read client key update",
+    [TLS_ST_CR_KEY_UPDATE] = "TLSv1.3 read server key update",
+    [TLS_ST_EARLY_DATA] = "TLSv1.3 early data",
+    [TLS_ST_PENDING_EARLY_DATA_END] = "TLSv1.3 pending early data end",
+    [TLS_ST_CW_END_OF_EARLY_DATA] = "TLSv1.3 write end of early data",
+    [TLS_ST_SR_END_OF_EARLY_DATA] = "TLSv1.3 read end of early data",
+};
+
+const char *handshake_state_name(int state)
+{
+    if (state < 0 || (size_t)state >= sizeof state_names / sizeof state_names[0] ||
+        !state_names[state])
+        return "unknown state";
+    return state_names[state];
+}

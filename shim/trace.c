@@ -77,7 +77,7 @@ static void on_handshake_start(struct conn *c, const SSL *s)
 static void on_state(struct conn *c, const SSL *s, int where, int ret)
 {
     const char *state = ossl.SSL_state_string_long(s);
-    snprintf(c->last_state, sizeof c->last_state, "%s", state ? state : "");
+    snprintf(c->last_state, sizeof c->last_state, "%s", conn_state(s));
     if (!level_on(LEVEL_HANDSHAKE))
         return;
     struct ev e;
@@ -96,7 +96,7 @@ static void on_alert(struct conn *c, const SSL *s, int where, int ret)
     int code = ret & 0xff;
     bool fatal = (ret >> 8) == SSL3_AL_FATAL;
     const char *desc = alert_desc_name(code);
-    const char *state = ossl.SSL_state_string_long(s);
+    const char *state = conn_state(s);
 
     if (recv)
         c->alerts_recv++;
