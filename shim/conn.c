@@ -9,6 +9,7 @@
 #include "trace.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -236,10 +237,12 @@ static void conn_released(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
     if (!c)
         return;
+    int saved_errno = errno;
     if (unlink_conn(c))
         conn_end(c);
     stack_free(c->fail_stack);
     free(c);
+    errno = saved_errno;
 }
 
 void conns_end_all(void)

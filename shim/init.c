@@ -9,6 +9,7 @@
 #include "calls.h"
 #include "config.h"
 #include "conn.h"
+#include "loop.h"
 #include "misuse.h"
 #include "openssl.h"
 #include "process.h"
@@ -42,8 +43,10 @@ static void say(const char *text)
         (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
+/* Lock order: peers, conns, sink (loop events are written under neither). */
 static void atfork_prepare(void)
 {
+    loop_atfork_prepare();
     conns_atfork_prepare();
     sink_atfork_prepare();
 }
@@ -52,6 +55,7 @@ static void atfork_parent(void)
 {
     sink_atfork_parent();
     conns_atfork_parent();
+    loop_atfork_parent();
 }
 
 static void atfork_child(void)
@@ -59,6 +63,7 @@ static void atfork_child(void)
     shim_pid = getpid();
     sink_atfork_child();
     conns_atfork_child();
+    loop_atfork_child();
     stack_atfork_child();
 }
 

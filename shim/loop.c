@@ -171,3 +171,7 @@ void loop_conn_ended(struct conn *c)
     if (report)
         record_loop(c, "reconnect", count, failed, first);
 }
+
+void loop_atfork_prepare(void) { pthread_mutex_lock(&peers_lock); }
+void loop_atfork_parent(void) { pthread_mutex_unlock(&peers_lock); }
+void loop_atfork_child(void) { pthread_mutex_init(&peers_lock, NULL); }

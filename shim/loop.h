@@ -19,6 +19,11 @@ unsigned loop_handshake_started(struct conn *c);
 /* c ended: reports a reconnect loop if one is crossing. */
 void loop_conn_ended(struct conn *c);
 
+/* fork() handlers: the peers lock must not be held across fork. */
+void loop_atfork_prepare(void);
+void loop_atfork_parent(void);
+void loop_atfork_child(void);
+
 /* The pure part, for unit tests: a window of recent connection ends. */
 #define LOOP_RING 64
 struct loop_window {

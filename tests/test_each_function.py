@@ -1,0 +1,53 @@
+"""One test per interposed function, driven by the table shim/interposed.def:
+each behaves under the shim exactly as without it, and each API call (not the
+callback setters and getters) is seen by the shim."""
+import os
+import re
+import unittest
+
+from lib import ROOT, ShimTest, certs, events, fixture, logs, plain_env, run
+
+with open(os.path.join(ROOT, "shim", "interposed.def")) as f:
+    TABLE = re.findall(r"^X\((\w+)\)", f.read(), re.M)
+
+CALLBACK_FUNCTIONS = {n for n in TABLE if "callback" in n}
+NOT_A_CALL_EVENT = CALLBACK_FUNCTIONS | {"SSL_new", "SSL_free"}
+
+
+class EachFunction(ShimTest):
+    outputs = None
+
+    def run_probe(self):
+        if EachFunction.outputs is None:
+            c = certs()
+            cmd = [fixture("every_call"), c["server.pem"], c["server.key"]]
+            plain = run(cmd, env=plain_env(), universal_newlines=True)
+            shim = run(cmd, env=self.env(SSLSHIM_LEVEL="io"), universal_newlines=True)
+            evs = [e for es in logs(self.logdir).values() for e in es]
+            EachFunction.outputs = (plain, shim, evs)
+        return EachFunction.outputs
+
+    def check(self, name):
+        plain, shim, evs = self.run_probe()
+        self.assertEqual(plain.returncode, 0, plain.stderr)
+        self.assertIn("CHECKED " + name + "\n", plain.stdout)
+        self.assertIn("CHECKED " + name + "\n", shim.stdout)
+        self.assertEqual(shim.stdout, plain.stdout)
+        self.assertEqual(shim.returncode, plain.returncode)
+        if name == "SSL_new":
+            self.assertEqual(len(events(evs, "conn_new")), 2)
+        elif name == "SSL_free":
+            self.assertEqual(len(events(evs, "conn_end")), 2)
+        elif name not in NOT_A_CALL_EVENT:
+            self.assertTrue(events(evs, "call", fn=name), name)
+
+
+def make_test(name):
+    return lambda self: self.check(name)
+
+
+for _name in TABLE:
+    setattr(EachFunction, "test_" + _name, make_test(_name))
+
+if __name__ == "__main__":
+    unittest.main()
