@@ -8,6 +8,7 @@
 #include "conn.h"
 #include "init.h"
 #include "openssl.h"
+#include "valgrind.h"
 
 #include <errno.h>
 
@@ -74,7 +75,20 @@ EXPORT int SSL_shutdown(SSL *s)
 
 EXPORT int SSL_read(SSL *s, void *buf, int num) { INT_IO_CALL(SSL_read, 'r', s, buf, num); }
 EXPORT int SSL_peek(SSL *s, void *buf, int num) { INT_IO_CALL(SSL_peek, 'p', s, buf, num); }
-EXPORT int SSL_write(SSL *s, const void *buf, int num) { INT_IO_CALL(SSL_write, 'w', s, buf, num); }
+/* Under Valgrind, a plaintext buffer with undefined bytes is the classic
+ * cause of a peer that cannot decrypt: say so before it is encrypted. */
+#define CHECK_DEFINED(fn, buf, len)                                    \
+    do {                                                               \
+        if (__builtin_expect(valgrind_active, 0) && shim_on &&         \
+            thread_call.depth == 0)                                    \
+            valgrind_check_write(conn_of(s), fn, buf, len);            \
+    } while (0)
+
+EXPORT int SSL_write(SSL *s, const void *buf, int num)
+{
+    CHECK_DEFINED("SSL_write", buf, num > 0 ? (size_t)num : 0);
+    INT_IO_CALL(SSL_write, 'w', s, buf, num);
+}
 
 EXPORT int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *done)
 {
@@ -88,6 +102,7 @@ EXPORT int SSL_peek_ex(SSL *s, void *buf, size_t num, size_t *done)
 
 EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *done)
 {
+    CHECK_DEFINED("SSL_write_ex", buf, num);
     EX_IO_CALL(SSL_write_ex, 'w', s, buf, num, done);
 }
 

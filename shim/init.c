@@ -15,6 +15,7 @@
 #include "process.h"
 #include "sink.h"
 #include "stack.h"
+#include "valgrind.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -24,9 +25,10 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
-bool shim_ready;
+__thread bool shim_ready __attribute__((tls_model("initial-exec")));
 
 static pthread_once_t activate_once = PTHREAD_ONCE_INIT;
+static bool libssl_found;
 
 static const char *env(const char *name) { return getenv(name); }
 
@@ -77,6 +79,7 @@ static void activate(void)
         for (unsigned i = 0; i < config.n_warnings; i++)
             say(config.warnings[i]);
         process_gather();
+        valgrind_init();
         shim_pid = getpid();
         if (conn_init()) {
             pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
@@ -85,13 +88,16 @@ static void activate(void)
             say("OpenSSL refused an ex_data index; passing calls through unrecorded");
         }
     }
-    shim_ready = found;
+    libssl_found = found;
+    valgrind_publish(&activate_once);
     errno = saved_errno;
 }
 
 bool shim_activate(void)
 {
     pthread_once(&activate_once, activate);
+    valgrind_acquire(&activate_once);
+    shim_ready = libssl_found;
     return shim_ready;
 }
 

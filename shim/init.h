@@ -4,11 +4,15 @@
 
 #include <stdbool.h>
 
-/* True once the real OpenSSL functions are known (whether or not recording
- * is on: that is shim_on).  Read on every call, so a plain flag. */
-extern bool shim_ready;
+/* True in a thread once it has seen the shim activated and the real OpenSSL
+ * functions known (whether or not recording is on: that is shim_on).  Read
+ * on every call, so thread-local: each thread passes through the
+ * pthread_once of activation once, which orders its later reads of `ossl`
+ * and `shim_on` after their initialization (for Helgrind and DRD too). */
+extern __thread bool shim_ready __attribute__((tls_model("initial-exec")));
 
-/* Activate on the first interposed call; false if libssl cannot be found. */
+/* Activate on the first interposed call of the process, enter it on the
+ * first of each thread; false if libssl cannot be found. */
 bool shim_activate(void);
 
 #endif

@@ -3,6 +3,7 @@
 
 #include "conn.h"
 #include "sink.h"
+#include "valgrind.h"
 
 void record_begin(struct ev *e, const char *name, const struct conn *c)
 {
@@ -11,6 +12,7 @@ void record_begin(struct ev *e, const char *name, const struct conn *c)
 
 void record(struct ev *e)
 {
+    valgrind_mirror(e);
     sink_emit(e);
     ev_free(e);
 }

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <valgrind/valgrind.h>
+
 #define CAPTURE_MAX 160
 #define MODULES_MAX 512
 #define NAMES_MAX 1024
@@ -175,7 +177,12 @@ struct stack *stack_capture(void)
     pthread_once(&unwind_once, load_unwinder);
     if (!unwind)
         return NULL;
+    /* libunwind probes whether stack addresses are readable by write()ing
+     * them to a pipe; memcheck would blame that on us (the bytes are the
+     * program's stack, defined or not).  Only the unwinding is hidden. */
+    VALGRIND_DISABLE_ERROR_REPORTING;
     int n = unwind(ips, CAPTURE_MAX);
+    VALGRIND_ENABLE_ERROR_REPORTING;
     if (n <= 0)
         return NULL;
     int first = first_program_frame(ips, n);

@@ -1,0 +1,32 @@
+/* valgrind.h — working alongside Valgrind (SSLSHIM_VALGRIND=auto).
+ *
+ * Under Valgrind the shim mirrors its important events (alerts, errors,
+ * loops, misuse, handshake starts) into Valgrind's own log, so memory errors
+ * and TLS events read as one timeline, and checks every SSL_write buffer for
+ * undefined bytes.  Outside Valgrind all of this is one predictable branch on
+ * a flag set at activation. */
+#ifndef SHIM_VALGRIND_H
+#define SHIM_VALGRIND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct ev;
+struct conn;
+
+extern bool valgrind_active;       /* running under Valgrind and not switched off */
+
+void valgrind_init(void);
+
+/* Print the human line of e into Valgrind's log, if it is one we mirror. */
+void valgrind_mirror(const struct ev *e);
+
+/* Happens-before annotations for Helgrind and DRD, for data published
+ * through pthread_once (which they do not model): no-ops outside Valgrind. */
+void valgrind_publish(const void *obj);
+void valgrind_acquire(const void *obj);
+
+/* Record undefined_data if buf holds undefined bytes (memcheck only). */
+void valgrind_check_write(struct conn *c, const char *fn, const void *buf, size_t len);
+
+#endif
