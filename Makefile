@@ -34,7 +34,7 @@ FIXTURES := $(patsubst tests/fixtures/%.c,$(B)/tests/%,$(filter-out tests/fixtur
             $(patsubst tests/fixtures/%.cpp,$(B)/tests/%,$(wildcard tests/fixtures/*.cpp))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
 
-.PHONY: all deps fixtures unit test demo install clean check-static
+.PHONY: all deps fixtures unit test demo install clean check-static check-sanitize
 all: $(B)/libsslshim.so
 
 # What the build needs, said plainly instead of a wall of compiler errors.
@@ -90,6 +90,13 @@ install: all
 
 clean:
 	rm -rf $(B)
+
+# The unit tests and fixtures built with ASan and UBSan into build/asan, run
+# with the (normal) shim preloaded after ASan's runtime.
+SANITIZE := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+check-sanitize: all
+	$(Q)$(MAKE) --no-print-directory B=$(B)/asan CFLAGS="$(SANITIZE)" fixtures unit
+	$(Q)python3 tests/check_sanitize.py
 
 # cppcheck and clang-tidy over shim/, with the checks chosen in .clang-tidy.
 check-static:

@@ -102,9 +102,9 @@ class Valgrind(ShimTest):
         self.assert_no_shim_records(text)
         self.assertTrue(events(self.all_events("python3*"), "handshake_done"))
 
-    def thread_tool(self, tool):
+    def thread_tool(self, tool, *extra):
         server, port = self.fixture_server("--conns", "0", "--threads", env=plain_env())
-        r, text = self.valgrind(["--tool=" + tool], [
+        r, text = self.valgrind(["--tool=" + tool, *extra], [
             fixture("tls_client"), "--port", str(port), "--cafile", certs()["ca.pem"],
             "--threads", "8", "--count", "3", "--timeout", "240"])
         self.assertEqual(r.returncode, 0, text[-3000:])
@@ -112,6 +112,9 @@ class Valgrind(ShimTest):
         self.assert_no_shim_records(text)
         (path, evs), = logs(self.logdir).items()
         self.assertEqual(len(events(evs, "conn_end")), 24)
+
+    def test_memcheck_eight_threads(self):
+        self.thread_tool("memcheck", *self.MEMCHECK)
 
     def test_helgrind_eight_threads(self):
         self.thread_tool("helgrind")
