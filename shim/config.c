@@ -141,6 +141,58 @@ bool config_exe_matches(const char *list, const char *exe)
     return false;
 }
 
+static const struct { const char *name; int code; } facilities[] = {
+    { "kern", 0 }, { "user", 1 }, { "mail", 2 }, { "daemon", 3 }, { "auth", 4 },
+    { "syslog", 5 }, { "lpr", 6 }, { "news", 7 }, { "uucp", 8 }, { "cron", 9 },
+    { "authpriv", 10 }, { "ftp", 11 }, { "local0", 16 }, { "local1", 17 },
+    { "local2", 18 }, { "local3", 19 }, { "local4", 20 }, { "local5", 21 },
+    { "local6", 22 }, { "local7", 23 },
+};
+
+/* "syslog", "syslog:local0", "syslog:local0:tag", "syslog:local0:tag:/path/sock";
+ * an empty part keeps its default (user, sslshim, /dev/log). */
+bool config_parse_syslog(const char *spec, int *facility, char *tag, size_t tag_size,
+                         char *socket, size_t socket_size)
+{
+    char buf[CONFIG_PATH_MAX];
+    char *parts[4] = { NULL, NULL, NULL, NULL };
+    *facility = 1;
+    snprintf(tag, tag_size, "sslshim");
+    snprintf(socket, socket_size, "/dev/log");
+    if (strncmp(spec, "syslog", 6) != 0 || (spec[6] && spec[6] != ':'))
+        return false;
+    if (!spec[6])
+        return true;
+    snprintf(buf, sizeof buf, "%s", spec + 7);
+    char *p = buf;
+    for (int i = 0; i < 4 && p; i++) {
+        parts[i] = p;
+        p = i < 2 ? strchr(p, ':') : NULL;        /* the socket path may hold ':' */
+        if (p)
+            *p++ = '\0';
+    }
+    if (parts[0] && *parts[0]) {
+        size_t i = 0;
+        while (i < sizeof facilities / sizeof facilities[0] &&
+               strcmp(facilities[i].name, parts[0]) != 0)
+            i++;
+        if (i == sizeof facilities / sizeof facilities[0])
+            return false;
+        *facility = facilities[i].code;
+    }
+    if (parts[1] && *parts[1]) {
+        if (strlen(parts[1]) >= tag_size || strpbrk(parts[1], " \t\n"))
+            return false;
+        snprintf(tag, tag_size, "%s", parts[1]);
+    }
+    if (parts[2] && *parts[2]) {
+        if (strlen(parts[2]) >= socket_size)
+            return false;
+        snprintf(socket, socket_size, "%s", parts[2]);
+    }
+    return true;
+}
+
 static void load_log(struct config *c, const char *value)
 {
     if (!value || !*value)
@@ -150,8 +202,15 @@ static void load_log(struct config *c, const char *value)
         c->format = FORMAT_TEXT;
         return;
     }
-    if (strcmp(value, "syslog") == 0) {
+    if (strncmp(value, "syslog", 6) == 0 && (value[6] == '\0' || value[6] == ':')) {
         c->sink = SINK_SYSLOG;
+        if (!config_parse_syslog(value, &c->syslog_facility, c->syslog_tag,
+                                 sizeof c->syslog_tag, c->syslog_socket,
+                                 sizeof c->syslog_socket)) {
+            warn(c, "SSLSHIM_LOG=%s is not syslog[:FACILITY[:TAG[:SOCKET]]]; using syslog", value);
+            config_parse_syslog("syslog", &c->syslog_facility, c->syslog_tag,
+                                sizeof c->syslog_tag, c->syslog_socket, sizeof c->syslog_socket);
+        }
         return;
     }
     size_t len = strlen(value);

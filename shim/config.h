@@ -31,6 +31,9 @@ struct config {
     unsigned max_files;
     size_t data_bytes;
     char exe_list[256];
+    int syslog_facility;        /* SSLSHIM_LOG=syslog[:FACILITY[:TAG[:SOCKET]]] */
+    char syslog_tag[48];
+    char syslog_socket[108];
     bool valgrind_auto;
     /* Bad values are reported on first use, not at load: a process that never
      * touches OpenSSL must stay silent (inert until used). */
@@ -49,6 +52,8 @@ void config_load(struct config *c, const char *(*getenv_fn)(const char *),
 bool config_parse_size(const char *s, uint64_t *out);
 bool config_parse_loop(const char *s, unsigned *n, unsigned *secs);
 bool config_exe_matches(const char *list, const char *exe);
+bool config_parse_syslog(const char *spec, int *facility, char *tag, size_t tag_size,
+                         char *socket, size_t socket_size);
 
 const char *config_level_name(enum level l);
 const char *config_stacks_name(enum stacks s);

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EV_HEADROOM 320          /* room for the header, filled in by the sink */
+#define EV_HEADROOM 512          /* room for the header (and a syslog prefix), filled in by the sink */
 #define EV_MAX_DEPTH 8
 
 struct ev {
@@ -22,6 +22,8 @@ struct ev {
     uint64_t conn;               /* 0: not about a connection */
     bool text;                   /* human text instead of JSON */
     bool failed;                 /* allocation failed: drop it */
+    bool failure;                /* reports a failure: flight mode writes the history */
+    void *owner;                 /* the struct conn it is about (record.c), or NULL */
     int depth;
     bool need_comma[EV_MAX_DEPTH];
     char summary[160];           /* text format: the human part after the event name */

@@ -65,7 +65,7 @@ static void config_field(struct ev *e)
     char loop[32], size[32];
     ev_obj_begin(e, "config");
     ev_str(e, "log", config.sink == SINK_STDERR ? "stderr" :
-                     config.sink == SINK_SYSLOG ? "syslog" : config.log_template);
+                     config.sink == SINK_SYSLOG ? config.syslog_socket : config.log_template);
     ev_str(e, "format", config.format == FORMAT_TEXT ? "text" : "json");
     ev_str(e, "level", config_level_name(config.level));
     ev_str(e, "stacks", config_stacks_name(config.stacks));

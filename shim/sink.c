@@ -1,12 +1,18 @@
-/* sink.c — opening the log lazily and writing lines to it.
+/* sink.c — opening the log lazily, writing lines, rotating, surviving faults.
  *
  * Nothing is created until the first event: a process that never calls
- * OpenSSL never reaches this file.  The lock is held only to number the line
- * and write it; lines are built by their threads beforehand. */
+ * OpenSSL never reaches this file.  The lock is held only to number, date and
+ * write a line; lines are built by their threads beforehand.  When writing
+ * fails (disk full, read-only file system, the directory removed) the program
+ * is never disturbed: lines are counted, one warning per cause goes to
+ * stderr, the file is reopened (and its directory made again) when it
+ * vanished, and the count is written as a `dropped` event once writing works
+ * again. */
 #include "sink.h"
 
 #include "config.h"
 #include "process.h"
+#include "rotate.h"
 #include "sslshim.h"
 
 #include <errno.h>
@@ -23,15 +29,19 @@
 #include <time.h>
 #include <unistd.h>
 
+enum warning { WARN_OPEN, WARN_FULL, WARN_READ_ONLY, WARN_WRITE, WARN_COUNT };
+
 static struct {
     pthread_mutex_t lock;
-    int fd;                     /* -1: not open (yet) */
+    int fd;                     /* -1: not open */
     pid_t pid;                  /* the process the fd and seq belong to */
-    bool given_up;              /* the log cannot be opened: stay quiet */
-    bool warned_write;
+    bool need_process;          /* the current file has no process line yet */
     uint64_t seq;
+    uint64_t size;              /* bytes in the current file */
     uint64_t dropped;
     const char *drop_reason;
+    time_t retry_open_at;       /* after a failed open, try again from then */
+    bool warned[WARN_COUNT];
     char path[PATH_MAX];
 } sink = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
 
@@ -43,8 +53,6 @@ pid_t shim_tid(void)
         cached_tid = (pid_t)syscall(SYS_gettid);
     return cached_tid;
 }
-
-const char *sink_path(void) { return sink.path; }
 
 bool sink_expand_path(char *out, size_t size, const char *tmpl, pid_t pid,
                       const char *host, const char *exe, const char *start, uid_t uid)
@@ -80,16 +88,20 @@ bool sink_expand_path(char *out, size_t size, const char *tmpl, pid_t pid,
     return true;
 }
 
-static void warn_once(bool *flag, const char *what, const char *path, int err)
+/* One line on stderr per cause, for the life of the process. */
+static void warn_once(enum warning kind, const char *what, int err)
 {
-    if (*flag)
+    if (sink.warned[kind])
         return;
-    *flag = true;
+    sink.warned[kind] = true;
     char msg[PATH_MAX + 160];
-    int n = snprintf(msg, sizeof msg, "sslshim: %s %s: %s\n", what, path, strerror(err));
+    int n = snprintf(msg, sizeof msg, "sslshim: %s %s: %s (the program is not affected; "
+                     "lost lines are counted)\n", what, sink.path, strerror(err));
     if (n > 0)
         (void)!write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
 }
+
+/* ---- opening ------------------------------------------------------------- */
 
 /* mkdir -p for the directory part of `path`, each new level 0700. */
 static int make_parents(const char *path)
@@ -100,7 +112,7 @@ static int make_parents(const char *path)
     if (!slash || slash == dir)
         return 0;
     *slash = '\0';
-    for (char *p = dir + 1; ; p++) {
+    for (char *p = dir + 1;; p++) {
         if (*p == '/' || *p == '\0') {
             char saved = *p;
             *p = '\0';
@@ -130,28 +142,31 @@ static bool default_dir_is_safe(const char *path)
     return S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 022) == 0;
 }
 
-static void format_start_time(char *out, size_t size)
+static bool expand_log_path(void)
 {
+    char start[32];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
-    strftime(out, size, "%Y%m%dT%H%M%SZ", &tm);
+    strftime(start, sizeof start, "%Y%m%dT%H%M%SZ", &tm);
+    if (!sink_expand_path(sink.path, sizeof sink.path, config.log_template, getpid(),
+                          process_host(), process_exe_name(), start, geteuid()))
+        return false;
+    /* A fork child whose template has no %p still gets a file of its own. */
+    if (!strstr(config.log_template, "%p") && getpid() != process_first_pid()) {
+        size_t len = strlen(sink.path);
+        snprintf(sink.path + len, sizeof sink.path - len, ".%d", (int)getpid());
+    }
+    return true;
 }
 
 static int open_log_file(void)
 {
-    char start[32];
-    bool has_pid = strstr(config.log_template, "%p") != NULL;
-    format_start_time(start, sizeof start);
-    if (!sink_expand_path(sink.path, sizeof sink.path, config.log_template, getpid(),
-                          process_host(), process_exe_name(), start, geteuid())) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    /* A fork child whose template has no %p still gets a file of its own. */
-    if (!has_pid && getpid() != process_first_pid()) {
-        size_t len = strlen(sink.path);
-        snprintf(sink.path + len, sizeof sink.path - len, ".%d", (int)getpid());
+    if (!sink.path[0] || sink.pid != getpid()) {
+        if (!expand_log_path()) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
     }
     if (make_parents(sink.path) != 0)
         return -1;
@@ -165,7 +180,8 @@ static int open_log_file(void)
 static int open_syslog(void)
 {
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    snprintf(addr.sun_path, sizeof addr.sun_path, "/dev/log");
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", config.syslog_socket);
+    snprintf(sink.path, sizeof sink.path, "%s", config.syslog_socket);
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -175,125 +191,234 @@ static int open_syslog(void)
         errno = err;
         return -1;
     }
-    snprintf(sink.path, sizeof sink.path, "syslog");
     return fd;
 }
 
-static void format_ts(char *out, size_t size, const struct timespec *t)
+/* A log file removed (or its directory) while we write would swallow every
+ * later line: notice and make it again. */
+static bool file_vanished(void)
 {
+    struct stat st;
+    return config.sink == SINK_FILE && fstat(sink.fd, &st) == 0 && st.st_nlink == 0;
+}
+
+static void close_log(void)
+{
+    if (sink.fd >= 0 && sink.fd != STDERR_FILENO)
+        close(sink.fd);
+    sink.fd = -1;
+}
+
+static bool ensure_open_locked(void)
+{
+    if (sink.fd >= 0 && sink.pid == getpid() && !file_vanished())
+        return true;
+    close_log();
+    time_t now = time(NULL);
+    if (now < sink.retry_open_at)
+        return false;
+    int fd;
+    switch (config.sink) {
+    case SINK_STDERR:
+        fd = STDERR_FILENO;
+        snprintf(sink.path, sizeof sink.path, "stderr");
+        break;
+    case SINK_SYSLOG: fd = open_syslog(); break;
+    default:          fd = open_log_file(); break;
+    }
+    if (sink.pid != getpid())
+        sink.seq = 0;             /* a new process numbers its own lines */
+    sink.pid = getpid();
+    if (fd < 0) {
+        warn_once(WARN_OPEN, "cannot open log", errno);
+        sink.retry_open_at = now + 1;
+        return false;
+    }
+    struct stat st;
+    sink.fd = fd;
+    sink.size = config.sink == SINK_FILE && fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    sink.need_process = true;
+    return true;
+}
+
+/* ---- stamping and writing ------------------------------------------------ */
+
+static void format_ts(char *out, size_t size)
+{
+    struct timespec t;
     struct tm tm;
-    time_t secs = t->tv_sec;
-    gmtime_r(&secs, &tm);
+    clock_gettime(CLOCK_REALTIME, &t);
+    gmtime_r(&t.tv_sec, &tm);
     size_t n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, size - n, ".%06ldZ", t->tv_nsec / 1000);
+    snprintf(out + n, size - n, ".%06ldZ", t.tv_nsec / 1000);
+}
+
+/* syslog gets an RFC 5424 header in front of the JSON object: failures at
+ * severity warning, everything else at info. */
+static size_t syslog_prefix(char *h, size_t size, const struct ev *e, const char *ts)
+{
+    int pri = config.syslog_facility * 8 + (e->failure ? 4 : 6);
+    int n = snprintf(h, size, "<%d>1 %s %s %s %d - - ", pri, ts, process_host(),
+                     config.syslog_tag, (int)getpid());
+    return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
 }
 
 static size_t format_header(char *h, size_t size, const struct ev *e, const char *ts)
 {
+    size_t o = config.sink == SINK_SYSLOG ? syslog_prefix(h, size, e, ts) : 0;
     int n;
     if (e->text) {
         char conn[32] = "";
         if (e->conn)
             snprintf(conn, sizeof conn, " conn %llu", (unsigned long long)e->conn);
-        n = snprintf(h, size, "sslshim[%d]%s %s%s%s", (int)getpid(), conn, e->name,
+        n = snprintf(h + o, size - o, "sslshim[%d]%s %s%s%s", (int)getpid(), conn, e->name,
                      e->summary[0] ? ": " : "", e->summary);
     } else {
-        n = snprintf(h, size, "{\"ts\":\"%s\",\"ev\":\"%s\",\"host\":\"%s\",\"pid\":%d,"
+        n = snprintf(h + o, size - o, "{\"ts\":\"%s\",\"ev\":\"%s\",\"host\":\"%s\",\"pid\":%d,"
                      "\"tid\":%d,\"seq\":%llu", ts, e->name, process_host(), (int)getpid(),
                      (int)shim_tid(), (unsigned long long)sink.seq);
     }
-    return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
+    if (n < 0)
+        return o;
+    return o + (size_t)n >= size ? size - 1 : o + (size_t)n;
 }
 
-/* syslog wants its own RFC 5424 header in front of the JSON object. */
-static ssize_t send_syslog(const char *line, size_t len, const char *ts)
+static const char *stamp_locked(struct ev *e, size_t *len)
 {
-    char msg[65536];
-    int n = snprintf(msg, sizeof msg, "<14>1 %s %s sslshim %d - - ", ts, process_host(),
-                     (int)getpid());
-    if (n < 0 || (size_t)n + len > sizeof msg)
-        return -1;
-    memcpy(msg + n, line, len - 1);       /* without the newline */
-    return send(sink.fd, msg, (size_t)n + len - 1, MSG_NOSIGNAL);
-}
-
-/* Number, date and write one event; sink.lock held. */
-static void write_locked(struct ev *e)
-{
-    struct timespec now;
     char ts[40], header[EV_HEADROOM];
-    clock_gettime(CLOCK_REALTIME, &now);
-    format_ts(ts, sizeof ts, &now);
+    format_ts(ts, sizeof ts);
     sink.seq++;
-    size_t hlen = format_header(header, sizeof header, e, ts);
-    size_t len;
-    const char *line = ev_finish(e, header, hlen, &len);
-    if (!line) {
-        sink.dropped++;
-        sink.drop_reason = "memory";
-        return;
-    }
-    ssize_t w = config.sink == SINK_SYSLOG ? send_syslog(line, len, ts)
-                                           : write(sink.fd, line, len);
-    if (w != (ssize_t)len) {
-        int err = w < 0 ? errno : ENOSPC;
-        sink.dropped++;
-        sink.drop_reason = err == ENOSPC ? "disk full" : "write failed";
-        warn_once(&sink.warned_write, "cannot write to", sink.path, err);
-    }
+    return ev_finish(e, header, format_header(header, sizeof header, e, ts), len);
 }
 
-static void write_dropped_locked(void)
+static void count_dropped(uint64_t n, const char *reason)
+{
+    sink.dropped += n;
+    sink.drop_reason = reason;
+}
+
+static bool write_raw_locked(const char *line, size_t len)
+{
+    ssize_t w;
+    if (config.sink == SINK_SYSLOG) {      /* one datagram, without the newline */
+        w = send(sink.fd, line, len - 1, MSG_NOSIGNAL);
+        if (w >= 0)
+            w++;
+    } else {
+        w = write(sink.fd, line, len);
+    }
+    if (w == (ssize_t)len) {
+        sink.size += len;
+        return true;
+    }
+    int err = w < 0 ? errno : ENOSPC;
+    if (err == ENOSPC || err == EDQUOT) {
+        warn_once(WARN_FULL, "no space left for", err);
+        count_dropped(1, "disk full");
+    } else if (err == EROFS || err == EACCES || err == EPERM) {
+        warn_once(WARN_READ_ONLY, "cannot write to", err);
+        count_dropped(1, "read-only");
+    } else {
+        warn_once(WARN_WRITE, "cannot write to", err);
+        count_dropped(1, "write failed");
+    }
+    return false;
+}
+
+static bool write_event_locked(struct ev *e)
+{
+    size_t len;
+    const char *line = stamp_locked(e, &len);
+    if (!line) {
+        count_dropped(1, "memory");
+        return false;
+    }
+    return write_raw_locked(line, len);
+}
+
+static bool write_process_locked(void)
+{
+    struct ev p;
+    process_event(&p);
+    bool ok = write_event_locked(&p);
+    ev_free(&p);
+    if (ok)
+        sink.need_process = false;
+    return ok;
+}
+
+static bool write_dropped_locked(void)
 {
     struct ev d;
     uint64_t n = sink.dropped;
     const char *reason = sink.drop_reason;
     sink.dropped = 0;
     ev_begin(&d, SSLSHIM_EV_DROPPED, 0, config.format == FORMAT_TEXT);
+    snprintf(d.summary, sizeof d.summary, "%llu lines lost (%s)", (unsigned long long)n, reason);
     ev_uint(&d, "n", n);
     ev_str(&d, "reason", reason);
-    write_locked(&d);
+    bool ok = write_event_locked(&d);
     ev_free(&d);
-    if (sink.dropped)          /* still failing: keep the count, not the gap */
-        sink.dropped += n;
+    if (!ok)
+        sink.dropped += n;        /* this one is counted already */
+    return ok;
 }
 
-/* Make sure this process has an open log that starts with its process line. */
-static bool ensure_open_locked(void)
+/* Past SSLSHIM_MAX_SIZE: shift the old files and start a new one, which
+ * begins with its own process line; seq goes on across files. */
+static void rotate_if_full_locked(void)
 {
-    static bool warned_open;
-    if (sink.fd >= 0 && sink.pid == getpid())
-        return true;
-    if (sink.given_up)
+    if (config.sink != SINK_FILE || !config.max_size || sink.size < config.max_size)
+        return;
+    close_log();
+    if (rotate_files(sink.path, config.max_files) != 0)
+        warn_once(WARN_WRITE, "cannot rotate", errno);
+    if (ensure_open_locked())
+        write_process_locked();
+}
+
+/* Open, process line, pending dropped count: true when ready for a line. */
+static bool ready_locked(void)
+{
+    if (!ensure_open_locked())
         return false;
-    int fd;
-    switch (config.sink) {
-    case SINK_STDERR: fd = STDERR_FILENO; snprintf(sink.path, sizeof sink.path, "stderr"); break;
-    case SINK_SYSLOG: fd = open_syslog(); break;
-    default:          fd = open_log_file(); break;
-    }
-    if (fd < 0) {
-        warn_once(&warned_open, "cannot open log", config.sink == SINK_SYSLOG ? "/dev/log" : sink.path, errno);
-        sink.given_up = true;
+    if (sink.need_process && !write_process_locked())
         return false;
-    }
-    sink.fd = fd;
-    sink.pid = getpid();
-    sink.seq = 0;
-    struct ev p;
-    process_event(&p);
-    write_locked(&p);
-    ev_free(&p);
+    if (sink.dropped && !write_dropped_locked())
+        return false;
     return true;
 }
 
 void sink_emit(struct ev *e)
 {
     pthread_mutex_lock(&sink.lock);
-    if (ensure_open_locked()) {
-        if (sink.dropped)
-            write_dropped_locked();
-        write_locked(e);
+    if (ready_locked()) {
+        if (write_event_locked(e))
+            rotate_if_full_locked();
+    } else {
+        sink.seq++;               /* numbered and lost: the gap is explained by `dropped` */
+        count_dropped(1, sink.drop_reason ? sink.drop_reason : "cannot open");
+    }
+    pthread_mutex_unlock(&sink.lock);
+}
+
+const char *sink_stamp(struct ev *e, size_t *len)
+{
+    pthread_mutex_lock(&sink.lock);
+    ready_locked();               /* the process line takes the first seq */
+    const char *line = stamp_locked(e, len);
+    pthread_mutex_unlock(&sink.lock);
+    return line;
+}
+
+void sink_write_stamped(const char *line, size_t len)
+{
+    pthread_mutex_lock(&sink.lock);
+    if (ready_locked()) {
+        if (write_raw_locked(line, len))
+            rotate_if_full_locked();
+    } else {
+        count_dropped(1, sink.drop_reason ? sink.drop_reason : "cannot open");
     }
     pthread_mutex_unlock(&sink.lock);
 }
@@ -311,7 +436,7 @@ void sink_atfork_child(void)
         close(sink.fd);
     sink.fd = -1;
     sink.dropped = 0;
-    sink.given_up = false;
+    sink.retry_open_at = 0;
     cached_tid = 0;
     pthread_mutex_init(&sink.lock, NULL);
 }

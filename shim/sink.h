@@ -1,9 +1,11 @@
 /* sink.h — where lines go: a file (path template), stderr or syslog.
  *
  * Invariants: each line is written with one write(2) (or one send(2) to
- * syslog); `seq` is assigned under the sink lock immediately before the write,
- * so the lines of a file appear in seq order; the first line of every file,
- * and the first line a process writes after fork(), is a `process` event. */
+ * syslog); `seq` and `ts` are assigned under the sink lock, so in stream mode
+ * the lines of a file appear in seq order; the first line of every file (and
+ * of every process after fork, and of every file after rotation) is a
+ * `process` event; lines that could not be written are counted and reported
+ * by a `dropped` event once writing works again. */
 #ifndef SHIM_SINK_H
 #define SHIM_SINK_H
 
@@ -13,16 +15,20 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Write one finished-but-headerless event; consumes nothing (caller frees). */
+/* Number, date and write one event now (stream mode). */
 void sink_emit(struct ev *e);
+
+/* Number and date an event without writing it (flight mode keeps it);
+ * returns the finished line inside e's buffer, or NULL. */
+const char *sink_stamp(struct ev *e, size_t *len);
+
+/* Write a line stamped earlier by sink_stamp. */
+void sink_write_stamped(const char *line, size_t len);
 
 /* Expand a path template: %p pid, %h host, %e exe, %t start time, %u uid, %%.
  * Returns false when the result does not fit. Exposed for unit tests. */
 bool sink_expand_path(char *out, size_t size, const char *tmpl, pid_t pid,
                       const char *host, const char *exe, const char *start, uid_t uid);
-
-/* The path of the current log file ("" for stderr/syslog or before the first line). */
-const char *sink_path(void);
 
 /* fork() handlers (registered with pthread_atfork by init.c). */
 void sink_atfork_prepare(void);
