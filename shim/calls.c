@@ -51,6 +51,7 @@ static void record_error(struct call *call, int ret, int err, int saved_errno)
         c->error_seen = true;
     struct ev e;
     record_begin(&e, SSLSHIM_EV_ERROR, c);
+    e.failure = true;
     snprintf(e.summary, sizeof e.summary, "%s returned %d, %s", call->fn, ret, ssl_error_name(err));
     ev_str(&e, "fn", call->fn);
     ev_int(&e, "ret", ret);

@@ -1,6 +1,7 @@
 /* conn.c — per-connection state: creation, lookup, the live list, the end. */
 #include "conn.h"
 
+#include "flight.h"
 #include "loop.h"
 #include "names.h"
 #include "record.h"
@@ -218,14 +219,29 @@ static bool unlink_conn(struct conn *c)
     return mine;
 }
 
+static bool failed(const struct conn *c)
+{
+    return !c->app_data || c->fatal_alert || c->error_seen;
+}
+
 static void conn_end(struct conn *c)
 {
     /* A fork child that frees an SSL it inherited ends nothing: the parent
      * still owns that connection and writes its conn_end. */
-    if (c->owner_pid == getpid()) {
-        loop_conn_ended(c);
-        write_conn_end(c);
+    if (c->owner_pid != getpid())
+        return;
+    loop_conn_ended(c);
+    if (config.mode == MODE_FLIGHT) {
+        /* The history of a failed connection, then its conn_end; a healthy
+         * one writes its conn_end alone (nothing at level errors). */
+        if (failed(c))
+            flight_flush(c);
+        else
+            flight_discard(c);
+        if (!failed(c) && !level_on(LEVEL_HANDSHAKE))
+            return;
     }
+    write_conn_end(c);
 }
 
 /* The ex_data free callback: OpenSSL is freeing the SSL, whoever called
@@ -241,6 +257,7 @@ static void conn_released(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     if (unlink_conn(c))
         conn_end(c);
     stack_free(c->fail_stack);
+    flight_discard(c);
     free(c);
     errno = saved_errno;
 }

@@ -28,6 +28,7 @@ typedef void (*msg_cb_fn)(int, int, int, const void *, size_t, SSL *, void *);
 #define CONN_RENEG_RING 16
 
 struct stack;
+struct flight_ring;
 
 struct conn {
     uint64_t id;
@@ -65,6 +66,8 @@ struct conn {
     unsigned char client_random[32];
     bool have_random;
     struct stack *fail_stack;      /* the latest failure's stack, for loop events */
+    struct flight_ring *flight;    /* flight mode: the events kept, not yet written */
+    bool flight_streaming;         /* flight mode: failed, so written as they happen */
 
     /* misuse detection: the thread currently inside a call (0: none) */
     pid_t active_tid;

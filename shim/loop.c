@@ -105,6 +105,7 @@ static void record_loop(struct conn *c, const char *kind, unsigned count, unsign
     struct ev e;
     format_wall(first, sizeof first, first_wall);
     record_begin(&e, SSLSHIM_EV_LOOP, c);
+    e.failure = true;
     snprintf(e.summary, sizeof e.summary, "%s loop: %u in %us, %u failed", kind, count,
              config.loop_window_s, failed);
     ev_str(&e, "kind", kind);

@@ -16,6 +16,7 @@ static void record_misuse(struct conn *c, const char *kind, const char *fn, pid_
 {
     struct ev e;
     record_begin(&e, SSLSHIM_EV_MISUSE, c);
+    e.failure = true;
     ev_str(&e, "kind", kind);
     ev_str(&e, "fn", fn);
     if (other_tid) {

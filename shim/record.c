@@ -2,17 +2,38 @@
 #include "record.h"
 
 #include "conn.h"
+#include "flight.h"
 #include "sink.h"
+#include "sslshim.h"
+
+#include <string.h>
 #include "valgrind.h"
 
 void record_begin(struct ev *e, const char *name, const struct conn *c)
 {
     ev_begin(e, name, c ? c->id : 0, config.format == FORMAT_TEXT);
+    e->owner = (void *)c;
+}
+
+/* In flight mode a connection's events wait in its ring until it fails;
+ * conn_end is written by conn.c, which decides about the ring first. */
+static bool kept_for_later(struct ev *e)
+{
+    struct conn *c = e->owner;
+    if (config.mode != MODE_FLIGHT || !c || c->flight_streaming ||
+        strcmp(e->name, SSLSHIM_EV_CONN_END) == 0)
+        return false;
+    if (!flight_keep(c, e))
+        return false;              /* could not keep it: write it now */
+    if (e->failure)
+        flight_flush(c);
+    return true;
 }
 
 void record(struct ev *e)
 {
     valgrind_mirror(e);
-    sink_emit(e);
+    if (!kept_for_later(e))
+        sink_emit(e);
     ev_free(e);
 }

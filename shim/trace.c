@@ -117,6 +117,7 @@ static void on_alert(struct conn *c, const SSL *s, int where, int ret)
     ev_str(&e, "text", ossl.SSL_alert_desc_string_long(ret));
     ev_str(&e, "line", e.summary);
     ev_str(&e, "state", state);
+    e.failure = fatal;
     if (fatal && config.stacks >= STACKS_ERRORS)
         stack_record(&e, c, true);
     else if (config.stacks >= STACKS_ALL)

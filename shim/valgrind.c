@@ -77,6 +77,7 @@ void valgrind_check_write(struct conn *c, const char *fn, const void *buf, size_
     int saved_errno = errno;
     struct ev e;
     record_begin(&e, SSLSHIM_EV_UNDEFINED_DATA, c);
+    e.failure = true;
     snprintf(e.summary, sizeof e.summary, "%s of %zu bytes: byte %ld is undefined", fn, len, off);
     ev_str(&e, "fn", fn);
     ev_uint(&e, "len", len);

@@ -189,7 +189,8 @@ static void tls_init(struct tls *t, const struct opts *o)
         die("SSL_CTX_new failed");
     SSL_CTX *both[2] = { t->sctx, t->cctx };
     for (int i = 0; i < 2; i++) {
-        SSL_CTX_set_min_proto_version(both[i], o->version);
+        /* The memory workload mixes versions; the others pin one. */
+        SSL_CTX_set_min_proto_version(both[i], o->mode == M_MEMORY ? TLS1_2_VERSION : o->version);
         SSL_CTX_set_max_proto_version(both[i], o->version);
     }
     make_identity(t->sctx, SSL_CTX_get_cert_store(t->cctx), o->rsa);
@@ -207,7 +208,11 @@ struct pair {
     int fd[2];                     /* -1 with memory BIOs */
 };
 
-static void pair_open(struct pair *p, struct tls *t, int memory)
+/* A client+server pair: over memory BIOs when `memory`, else a socketpair.
+ * `session` (may be NULL) is offered for resumption; `max_version` (0: the
+ * context's) caps the client's version. */
+static void pair_open(struct pair *p, struct tls *t, int memory, SSL_SESSION *session,
+                      int max_version)
 {
     p->c = SSL_new(t->cctx);
     p->s = SSL_new(t->sctx);
@@ -230,8 +235,10 @@ static void pair_open(struct pair *p, struct tls *t, int memory)
     }
     SSL_set_connect_state(p->c);
     SSL_set_accept_state(p->s);
-    if (t->session)
-        SSL_set_session(p->c, t->session);
+    if (session)
+        SSL_set_session(p->c, session);
+    if (max_version)
+        SSL_set_max_proto_version(p->c, max_version);
 }
 
 static int want(SSL *s, int ret, const char *what)
@@ -315,7 +322,7 @@ static void pair_exchange(struct pair *p, long long *calls)
 static void one_connection(struct tls *t, long long *calls, int resumed_expected)
 {
     struct pair p;
-    pair_open(&p, t, 0);
+    pair_open(&p, t, 0, t->session, 0);
     pair_handshake(&p);
     pair_exchange(&p, calls);
     if (resumed_expected >= 0 && SSL_session_reused(p.c) != resumed_expected)
@@ -404,33 +411,64 @@ static void print_list(const char *name, const long *v, long n)
     printf("]");
 }
 
-/* Open `open` connections (both ends in this process) at once, measure, close
- * them all, measure; `batches` times.  What the shim adds per connection is
- * the difference of the open-minus-before figures with and without it. */
+/* One memory-BIO connection, left open: a full handshake at the context's
+ * version, or a resumed TLS 1.2 one when `session12` is given. */
+static void memory_conn(struct pair *p, struct tls *t, SSL_SESSION *session12,
+                        long long *calls, long *resumed)
+{
+    pair_open(p, t, 1, session12, session12 ? TLS1_2_VERSION : 0);
+    pair_handshake(p);
+    pair_exchange(p, calls);
+    if (SSL_session_reused(p->c))
+        (*resumed)++;
+}
+
+/* Open `open` connections at once (both ends in this process, full TLS 1.3
+ * handshakes), measure, close them all, measure; then `batches - 1` more
+ * batches of the same size to show nothing accumulates.  To keep 100,000
+ * connections inside the time budget, those later batches make one
+ * connection in ten a full TLS 1.3 handshake and the rest resumed TLS 1.2
+ * ones (cheap, and a different path through the shim).  What the shim adds
+ * per connection is the difference of the open-minus-before figures with and
+ * without it.  After each close the RSS is read twice: as glibc leaves it,
+ * and after malloc_trim(0) gives the free heap back to the kernel. */
 static void run_memory(struct tls *t, const struct opts *o)
 {
     struct pair *p = calloc((size_t)o->open, sizeof *p);
-    long *rss_closed = calloc((size_t)o->batches, sizeof(long));
-    long *heap_closed = calloc((size_t)o->batches, sizeof(long));
+    long n = o->batches;
+    long *rss_closed = calloc((size_t)n, sizeof(long));
+    long *rss_trimmed = calloc((size_t)n, sizeof(long));
+    long *heap_closed = calloc((size_t)n, sizeof(long));
     long long calls = 0;
-    if (!p || !rss_closed || !heap_closed)
+    long resumed = 0, full = 0;
+    if (!p || !rss_closed || !rss_trimmed || !heap_closed)
         die("out of memory");
-    /* Warm-up: lazy initialisation (libssl's, the shim's, its log file). */
+    /* Warm-up: lazy initialisation (libssl's, the shim's, its log file), and
+     * the TLS 1.2 session the churn batches resume. */
+    SSL_SESSION *session12 = NULL;
     for (int i = 0; i < 20; i++) {
         struct pair q;
-        pair_open(&q, t, 1);
+        memory_conn(&q, t, NULL, &calls, &resumed);
+        pair_close(&q);
+        pair_open(&q, t, 1, session12, TLS1_2_VERSION);
         pair_handshake(&q);
         pair_exchange(&q, &calls);
+        if (!session12)
+            session12 = SSL_get1_session(q.c);
         pair_close(&q);
     }
+    if (!session12)
+        die("no TLS 1.2 session");
+    resumed = 0;
+    malloc_trim(0);
     long rss_before = rss_bytes(), heap_before = heap_bytes();
     long rss_open = 0, heap_open = 0;
     double t0 = now_s();
-    for (long b = 0; b < o->batches; b++) {
+    for (long b = 0; b < n; b++) {
         for (long i = 0; i < o->open; i++) {
-            pair_open(&p[i], t, 1);
-            pair_handshake(&p[i]);
-            pair_exchange(&p[i], &calls);
+            int is_full = b == 0 || i % 10 == 0;
+            memory_conn(&p[i], t, is_full ? NULL : session12, &calls, &resumed);
+            full += is_full;
         }
         if (b == 0) {
             rss_open = rss_bytes();
@@ -440,18 +478,26 @@ static void run_memory(struct tls *t, const struct opts *o)
             pair_close(&p[i]);
         rss_closed[b] = rss_bytes();
         heap_closed[b] = heap_bytes();
+        malloc_trim(0);
+        rss_trimmed[b] = rss_bytes();
     }
     double secs = now_s() - t0;
+    if (resumed != n * o->open - full)
+        die("%ld of %ld TLS 1.2 connections resumed", resumed, n * o->open - full);
     printf("{\"mode\":\"memory\",\"open\":%ld,\"batches\":%ld,\"ssl_objects_open\":%ld,"
+           "\"connections\":%ld,\"full\":%ld,\"resumed\":%ld,"
            "\"seconds\":%.6f,\"rss_before\":%ld,\"rss_open\":%ld,\"heap_before\":%ld,"
            "\"heap_open\":%ld",
-           o->open, o->batches, 2 * o->open, secs, rss_before, rss_open, heap_before,
-           heap_open);
-    print_list("rss_closed", rss_closed, o->batches);
-    print_list("heap_closed", heap_closed, o->batches);
+           o->open, n, 2 * o->open, n * o->open, full, resumed, secs, rss_before, rss_open,
+           heap_before, heap_open);
+    print_list("rss_closed", rss_closed, n);
+    print_list("rss_trimmed", rss_trimmed, n);
+    print_list("heap_closed", heap_closed, n);
     printf("}\n");
+    SSL_SESSION_free(session12);
     free(p);
     free(rss_closed);
+    free(rss_trimmed);
     free(heap_closed);
 }
 
@@ -487,7 +533,7 @@ int main(int argc, char **argv)
         long n = o.warmup >= 0 ? o.warmup : 5;
         if (o.resume) {
             struct pair p;
-            pair_open(&p, &t, 0);
+            pair_open(&p, &t, 0, NULL, 0);
             pair_handshake(&p);
             pair_exchange(&p, &ignored);
             t.session = SSL_get1_session(p.c);
@@ -498,7 +544,7 @@ int main(int argc, char **argv)
         for (long i = 0; i < n; i++)
             one_connection(&t, &ignored, o.resume ? 1 : 0);
     } else {
-        pair_open(&w.p, &t, 0);
+        pair_open(&w.p, &t, 0, NULL, 0);
         pair_handshake(&w.p);
         pair_exchange(&w.p, &ignored);   /* the TLS 1.3 tickets are read here */
         long n = o.warmup >= 0 ? o.warmup : 1000;

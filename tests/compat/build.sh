@@ -275,6 +275,16 @@ build_fixtures() {   # SLOT
     done
 }
 
+# errq_probe (tests/compat/errq_probe.c) against one version, "system" included.
+build_probe() {   # SLOT|system
+    deps="$HERE/errq_probe.c $FIX/common.c $FIX/common.h"
+    [ "$1" = system ] || deps="$deps $CACHE/$1/stamp"
+    # shellcheck disable=SC2086
+    cc_if_stale "$CACHE/$1/tests/errq_probe" $deps -- \
+        $CC $FIX_CFLAGS $(flags_of "$1") -I"$FIX" "$HERE/errq_probe.c" "$FIX/common.c" \
+        -lssl -lcrypto -lpthread
+}
+
 # The two-versions test: dual_main linked to MAIN, dual_module.so to MODULE.
 # "system" is the system's OpenSSL (the default include and library paths).
 flags_of() {   # SLOT|system
@@ -326,7 +336,7 @@ for s in $SLOTS; do
     if ! is_built "$s"; then
         build_openssl "$s" || { rc=1; continue; }
     fi
-    if build_fixtures "$s" >"$CACHE/$s/fixtures.log" 2>&1; then
+    if { build_fixtures "$s" && build_probe "$s"; } >"$CACHE/$s/fixtures.log" 2>&1; then
         set_status "$s" ok
     else
         set_status "$s" "fail: the test programs do not compile against OpenSSL $s (build/compat/$s/fixtures.log)"
@@ -335,6 +345,15 @@ for s in $SLOTS; do
         rc=1
     fi
 done
+
+# The system's OpenSSL: its fixtures are the top-level Makefile's (build/tests);
+# the probe is ours.
+mkdir -p "$CACHE/system"
+if ! build_probe system >"$CACHE/system/fixtures.log" 2>&1; then
+    say "FAILED: compiling errq_probe against the system's OpenSSL:"
+    tail -n 25 "$CACHE/system/fixtures.log" | sed 's/^/    /'
+    rc=1
+fi
 
 # Two versions in one process: a program linked to one, a dlopen()ed module to
 # the other.  Both orders that have different sonames: system 3.0 + 1.1.1,

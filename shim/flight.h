@@ -1,0 +1,32 @@
+/* flight.h — the flight recorder (SSLSHIM_MODE=flight).
+ *
+ * Each connection keeps its last SSLSHIM_FLIGHT_EVENTS events, numbered and
+ * dated when they happened, in memory.  A connection that fails (fatal alert
+ * either way, error, loop, misuse, ended without application data) has them
+ * written in order and streams from then on; a healthy one drops them and
+ * writes only its conn_end.  Memory is bounded per connection (the ring) and
+ * in total (FLIGHT_BUDGET bytes of kept lines across all connections). */
+#ifndef SHIM_FLIGHT_H
+#define SHIM_FLIGHT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define FLIGHT_BUDGET (64u << 20)
+
+struct conn;
+struct ev;
+
+/* Keep e (stamped now) in c's ring; false if it could not be kept. */
+bool flight_keep(struct conn *c, struct ev *e);
+
+/* Write c's kept events in order; c streams from now on. */
+void flight_flush(struct conn *c);
+
+/* Forget c's kept events. */
+void flight_discard(struct conn *c);
+
+/* Bytes kept across all connections (for tests and benchmarks). */
+size_t flight_bytes(void);
+
+#endif

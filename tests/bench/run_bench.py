@@ -1,0 +1,776 @@
+#!/usr/bin/env python3
+"""run_bench.py — what the shim costs, against the same program without it.
+
+`make bench` builds build/libsslshim.so and build/bench/bench_driver, then
+runs this.  Python 3 standard library only.  Phases:
+
+  callgrind  exact instruction counts: added per SSL_read/SSL_write call and per
+             full handshake, and where they go (a per-function diff against
+             the baseline, and callgrind_annotate restricted to the shim);
+  memory     RSS and heap added per open connection with 10,000 connections
+             open at once, and that nothing stays behind over 100,000;
+  log        bytes written per successful connection at each level and mode;
+  ltrace     the tool people reach for today, over a reduced run;
+  timing     wall time, baseline and shim runs interleaved (A B A C A D A …,
+             the order rotated every round), each configuration's time divided
+             by the mean of the two baseline runs around it; the median and
+             min–max of that ratio over the rounds.
+
+The fixed phases run first so that the timing rounds can use what is left of
+the time budget (at least 3 rounds).  Everything ends with one table and the
+same table as JSON in build/bench/results.json.
+
+Exit status: 0 when every run worked (missed targets are reported, not
+fatal); 1 when a run failed; with --quick (what CI runs), also 1 when a figure
+is far past its target (3x the allowed overhead), since CI machines are noisy.
+"""
+import argparse
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+KIB = 1024
+MIB = 1024 * 1024
+
+# name -> (label, driver arguments); `full` and `quick` sizes.
+WORKLOADS = {
+    "full": {
+        "bulk16k": ("bulk 256 MiB, 16 KiB records", ["bulk", "--record", "16384", "--total", "256M"]),
+        "bulk1k": ("bulk 256 MiB, 1 KiB records", ["bulk", "--record", "1024", "--total", "256M"]),
+        "small": ("small 64-byte round trips", ["small", "--count", "100000"]),
+        "hs13": ("full handshakes, TLS 1.3", ["handshake", "--tls", "1.3", "--count", "600"]),
+        "hs12": ("full handshakes, TLS 1.2", ["handshake", "--tls", "1.2", "--count", "600"]),
+        "res13": ("resumed handshakes, TLS 1.3", ["handshake", "--tls", "1.3", "--resume", "--count", "1000"]),
+        "res12": ("resumed handshakes, TLS 1.2", ["handshake", "--tls", "1.2", "--resume", "--count", "3000"]),
+    },
+    "quick": {
+        "bulk16k": ("bulk 32 MiB, 16 KiB records", ["bulk", "--record", "16384", "--total", "32M"]),
+        "bulk1k": ("bulk 16 MiB, 1 KiB records", ["bulk", "--record", "1024", "--total", "16M"]),
+        "small": ("small 64-byte round trips", ["small", "--count", "20000"]),
+        "hs13": ("full handshakes, TLS 1.3", ["handshake", "--tls", "1.3", "--count", "100"]),
+        "hs12": ("full handshakes, TLS 1.2", ["handshake", "--tls", "1.2", "--count", "100"]),
+        "res13": ("resumed handshakes, TLS 1.3", ["handshake", "--tls", "1.3", "--resume", "--count", "150"]),
+        "res12": ("resumed handshakes, TLS 1.2", ["handshake", "--tls", "1.2", "--resume", "--count", "500"]),
+    },
+}
+
+# The shim configurations (environment beyond LD_PRELOAD and SSLSHIM_LOG).
+CONFIGS = [
+    ("defaults", {}),
+    ("STACKS=handshake", {"SSLSHIM_STACKS": "handshake"}),
+    ("LEVEL=io", {"SSLSHIM_LEVEL": "io"}),
+    ("MODE=flight", {"SSLSHIM_MODE": "flight"}),
+]
+CONFIG_ENV = dict(CONFIGS)
+
+# Issue 7's targets: the largest median ratio allowed.
+TARGETS = {
+    ("bulk16k", "defaults"): 1.01, ("bulk16k", "STACKS=handshake"): 1.01, ("bulk16k", "LEVEL=io"): 1.02,
+    ("small", "defaults"): 1.03, ("small", "STACKS=handshake"): 1.03, ("small", "LEVEL=io"): 1.25,
+    ("hs13", "defaults"): 1.05, ("hs13", "STACKS=handshake"): 1.10, ("hs13", "LEVEL=io"): 1.10,
+    ("hs12", "defaults"): 1.05, ("hs12", "STACKS=handshake"): 1.10, ("hs12", "LEVEL=io"): 1.10,
+    ("hs13", "MODE=flight"): 1.05, ("hs12", "MODE=flight"): 1.05,
+}
+INSTR_PER_CALL_MAX = 60          # instructions added per SSL_read/SSL_write call, defaults
+INSTR_HANDSHAKE_PCT_MAX = 3.0    # % instructions added per full handshake, defaults
+MEM_PER_CONN_MAX = 2 * KIB       # bytes added per open connection, defaults
+GROWTH_MAX = 64 * KIB            # heap left behind over the churn batches, in all
+QUICK_FACTOR = 3                 # --quick fails past 3x the allowed overhead…
+QUICK_NOISE = 0.10               # …and, for timing ratios, past target + 0.10 (short runs on
+                                 # a noisy CI machine wander by several per cent)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Runner:
+    def __init__(self, args):
+        self.args = args
+        self.size = "quick" if args.quick else "full"
+        self.workloads = WORKLOADS[self.size]
+        self.tmp = tempfile.mkdtemp(prefix="sslshim-bench-")
+        self.run_no = 0
+        self.lock = threading.Lock()
+        self.failures = []       # runs that did not work
+        self.notes = []
+        self.stderr_lines = {}   # configuration -> set of distinct stderr lines
+        self.t_start = time.monotonic()
+        self.results = {}
+
+    # ---- running the driver ----
+
+    def env_for(self, config, logdir):
+        """The environment of one run: ours, minus any preload or SSLSHIM_*."""
+        env = {k: v for k, v in os.environ.items()
+               if k != "LD_PRELOAD" and not k.startswith("SSLSHIM_")}
+        env["LC_ALL"] = "C"
+        if config in (None, "base", "ltrace"):
+            return env
+        env["LD_PRELOAD"] = self.args.shim
+        env["SSLSHIM_LOG"] = logdir + "/"
+        env.update(CONFIG_ENV.get(config, {}))
+        return env
+
+    def run(self, config, argv, prefix=(), extra_env=None, timeout=None, keep_log=False):
+        """Run the driver once; returns (its JSON result or None, log bytes, logdir)."""
+        with self.lock:
+            self.run_no += 1
+            logdir = os.path.join(self.tmp, "run%d" % self.run_no)
+        os.mkdir(logdir, 0o700)
+        env = self.env_for(config, logdir)
+        if extra_env:
+            env.update(extra_env)
+        cmd = list(prefix) + [self.args.driver] + list(argv)
+        timeout = timeout or (60 if self.args.quick else 180)
+        try:
+            p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=timeout, cwd=self.tmp)
+            out, err, rc = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"), p.returncode
+        except subprocess.TimeoutExpired:
+            out, err, rc = "", "timed out after %ds" % timeout, -1
+        result = None
+        for line in out.splitlines():
+            if line.startswith("{"):
+                try:
+                    result = json.loads(line)
+                except ValueError:
+                    pass
+        if rc != 0 or result is None:
+            self.failures.append("%s %s: exit %s: %s" % (config, " ".join(argv), rc, err.strip()[-400:]))
+            result = None
+        if config not in ("base", "ltrace", None) and not prefix:
+            lines = self.stderr_lines.setdefault(config, set())
+            for line in err.splitlines():
+                if line.strip() and len(lines) < 5:
+                    lines.add(line.strip()[:200])
+        size = dir_bytes(logdir)
+        if not keep_log:
+            shutil.rmtree(logdir, ignore_errors=True)
+        return result, size, logdir
+
+    def elapsed(self):
+        return time.monotonic() - self.t_start
+
+    # ---- callgrind ----
+
+    def callgrind(self):
+        if not shutil.which("valgrind"):
+            self.notes.append("callgrind skipped: valgrind is not installed")
+            return
+        out_dir = os.path.join(self.args.out_dir, "callgrind")
+        shutil.rmtree(out_dir, ignore_errors=True)
+        os.makedirs(out_dir)
+        small_n = "2000" if self.args.quick else "5000"
+        hs_n = "20" if self.args.quick else "100"
+        configs = ["base", "defaults"] + ([] if self.args.quick else
+                                          ["STACKS=handshake", "LEVEL=io", "MODE=flight"])
+        work = {
+            "small": ["small", "--count", small_n],
+            "hs13": ["handshake", "--tls", "1.3", "--count", hs_n],
+            "hs12": ["handshake", "--tls", "1.2", "--count", hs_n],
+        }
+        jobs = [(w, c) for w in work for c in configs]
+        log("callgrind: %d runs, two at a time" % len(jobs))
+
+        def one(job):
+            w, c = job
+            f = os.path.join(out_dir, "%s.%s.out" % (w, slug(c)))
+            prefix = ["valgrind", "--tool=callgrind", "--toggle-collect=bench_measured",
+                      "--callgrind-out-file=" + f]
+            # Production cost: not the shim's Valgrind mode (mirroring events
+            # into Valgrind's log, checking SSL_write buffers).
+            res, size, _ = self.run(c, work[w], prefix=prefix,
+                                    extra_env={"SSLSHIM_VALGRIND": "off"}, timeout=300)
+            return job, res, f, callgrind_total(f)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            done = list(pool.map(one, jobs))
+        cg = {}
+        for (w, c), res, f, total in done:
+            cg[(w, c)] = {"result": res, "file": f, "instructions": total}
+        summary = {}
+        for w in work:
+            base = cg[(w, "base")]
+            if not base["instructions"] or not base["result"]:
+                continue
+            for c in configs[1:]:
+                cur = cg[(w, c)]
+                if not cur["instructions"] or not cur["result"]:
+                    continue
+                added = cur["instructions"] - base["instructions"]
+                entry = {"base_instructions": base["instructions"],
+                         "instructions": cur["instructions"],
+                         "ratio": cur["instructions"] / base["instructions"],
+                         "added": added}
+                if w == "small":
+                    calls = base["result"]["calls"]
+                    entry["calls"] = calls
+                    entry["added_per_call"] = added / calls
+                    entry["base_per_call"] = base["instructions"] / calls
+                else:
+                    n = base["result"]["handshakes"]
+                    entry["handshakes"] = n
+                    entry["added_per_handshake"] = added / n
+                    entry["base_per_handshake"] = base["instructions"] / n
+                    entry["added_pct"] = 100.0 * added / base["instructions"]
+                per = entry.get("calls") or entry.get("handshakes")
+                entry["top_added"] = profile_diff(base["file"], cur["file"], per)
+                entry["shim_self"], entry["shim_inclusive"] = shim_profile(
+                    cur["file"], os.path.basename(self.args.shim), per)
+                summary["%s/%s" % (w, c)] = entry
+                with open(os.path.join(out_dir, "%s.%s.shim.txt" % (w, slug(c))), "w") as fh:
+                    fh.write(format_profile(w, c, entry))
+        self.results["callgrind"] = summary
+
+    # ---- memory ----
+
+    def memory(self):
+        if self.args.quick:
+            argv = ["memory", "--open", "1000", "--batches", "3"]
+        else:
+            argv = ["memory", "--open", "10000", "--batches", "10"]
+        configs = ["base", "defaults", "MODE=flight"]
+        log("memory: %s, %s in parallel" % (" ".join(argv), ", ".join(configs)))
+        with ThreadPoolExecutor(max_workers=len(configs)) as pool:
+            res = list(pool.map(lambda c: (c, self.run(c, argv, timeout=400)[0]), configs))
+        res = dict(res)
+        base = res.get("base")
+        out = {"argv": argv, "raw": res}
+        if base:
+            def grow(r, key_open, key_before):
+                return r[key_open] - r[key_before]
+            for c in configs[1:]:
+                r = res.get(c)
+                if not r:
+                    continue
+                n = r["ssl_objects_open"]
+                batches = r["batches"]
+                first = 1 if batches > 1 else 0
+                out[c] = {
+                    "rss_per_conn": (grow(r, "rss_open", "rss_before") - grow(base, "rss_open", "rss_before")) / n,
+                    "heap_per_conn": (grow(r, "heap_open", "heap_before") - grow(base, "heap_open", "heap_before")) / n,
+                    "base_rss_per_conn": grow(base, "rss_open", "rss_before") / n,
+                    "connections": r["connections"],
+                    "ssl_objects": 2 * r["connections"],
+                    "heap_growth": r["heap_closed"][-1] - r["heap_closed"][first],
+                    "base_heap_growth": base["heap_closed"][-1] - base["heap_closed"][first],
+                    "heap_left": r["heap_closed"][-1] - r["heap_before"],
+                    "base_heap_left": base["heap_closed"][-1] - base["heap_before"],
+                    "rss_left_trimmed": r["rss_trimmed"][-1] - r["rss_before"],
+                    "base_rss_left_trimmed": base["rss_trimmed"][-1] - base["rss_before"],
+                    "rss_closed": r["rss_closed"],
+                    "rss_trimmed": r["rss_trimmed"],
+                    "heap_closed": r["heap_closed"],
+                }
+        self.results["memory"] = out
+
+    # ---- log volume ----
+
+    def log_volume(self):
+        n1, n2 = (10, 40) if self.args.quick else (50, 250)
+        cases = [
+            ("LEVEL=errors", {"SSLSHIM_LEVEL": "errors"}, "1.3"),
+            ("defaults (LEVEL=handshake)", {}, "1.3"),
+            ("defaults, TLS 1.2", {}, "1.2"),
+            ("STACKS=handshake", {"SSLSHIM_STACKS": "handshake"}, "1.3"),
+            ("LEVEL=io", {"SSLSHIM_LEVEL": "io"}, "1.3"),
+            ("LEVEL=data", {"SSLSHIM_LEVEL": "data"}, "1.3"),
+            ("MODE=flight", {"SSLSHIM_MODE": "flight"}, "1.3"),
+        ]
+        log("log volume: %d configurations" % len(cases))
+        out = {}
+        for name, env, tls in cases:
+            sizes = []
+            per_role = None
+            for n in (n1, n2):
+                argv = ["handshake", "--tls", tls, "--count", str(n), "--warmup", "0"]
+                res, size, logdir = self.run("defaults", argv, extra_env=env, keep_log=True)
+                sizes.append(size)
+                if n == n2 and res:
+                    per_role = log_roles(logdir)
+                shutil.rmtree(logdir, ignore_errors=True)
+            out[name] = {"bytes_per_connection": (sizes[1] - sizes[0]) / (n2 - n1),
+                         "tls": tls, "sizes": sizes, "counts": [n1, n2], "roles": per_role}
+        self.results["log"] = out
+
+    # ---- ltrace ----
+
+    def ltrace(self):
+        if self.args.quick:
+            self.notes.append("ltrace skipped in quick mode")
+            return
+        if not shutil.which("ltrace"):
+            self.notes.append("ltrace skipped: not installed (on Debian: apt-get install ltrace)")
+            self.results["ltrace"] = {"skipped": "ltrace not installed"}
+            return
+        cases = {"small": ["small", "--count", "2000", "--warmup", "100"],
+                 "hs13": ["handshake", "--tls", "1.3", "--count", "50"]}
+        out = {}
+        log("ltrace: reduced runs, 3 rounds")
+        trace = os.path.join(self.tmp, "ltrace.out")
+        prefix = {"ltrace": ["ltrace", "-o", trace, "-e", "SSL_*"]}
+        for w, argv in cases.items():
+            acc = {"base": [], "ltrace": [], "defaults": []}
+            for r in range(3):
+                order = ["ltrace", "defaults"] if r % 2 == 0 else ["defaults", "ltrace"]
+                self.interleaved(argv, order, acc, prefix)
+                if os.path.exists(trace):
+                    os.unlink(trace)
+            out[w] = dict(acc, argv=argv)
+        self.results["ltrace"] = out
+
+    def interleaved(self, argv, order, acc, prefix=None):
+        """One round: base, c1, base, c2, base…; each configuration's time is
+        paired with the mean of the baseline runs on either side of it.
+        acc["base"] gets the baseline times, acc[c] the (time, reference)
+        pairs; returns the last baseline result (for its counts)."""
+        prefix = prefix or {}
+        prev = self.run("base", argv)[0]
+        last = prev
+        if prev:
+            acc["base"].append(prev["seconds"])
+        for c in order:
+            cur = self.run(c, argv, prefix=prefix.get(c, ()))[0]
+            nxt = self.run("base", argv)[0]
+            if nxt:
+                acc["base"].append(nxt["seconds"])
+                last = nxt
+            if cur and prev and nxt:
+                acc.setdefault(c, []).append((cur["seconds"], (prev["seconds"] + nxt["seconds"]) / 2))
+            prev = nxt
+        return last
+
+    # ---- timing ----
+
+    def timing(self):
+        rounds_max = self.args.rounds or (3 if self.args.quick else 5)
+        names = [c for c, _ in CONFIGS]
+        acc = {w: {"base": []} for w in self.workloads}
+        runs = {}
+        rounds_done = 0
+        round_secs = None
+        for r in range(rounds_max):
+            left = self.args.budget - self.elapsed()
+            if r >= 3 and round_secs and round_secs * 1.1 > left:
+                self.notes.append("timing: stopped after %d rounds to stay inside the %d s budget"
+                                  % (r, self.args.budget))
+                break
+            t0 = time.monotonic()
+            order = names[r % len(names):] + names[:r % len(names)]
+            log("timing: round %d of %d (%s first)" % (r + 1, rounds_max, order[0]))
+            for w, (label, argv) in self.workloads.items():
+                last = self.interleaved(argv, order, acc[w])
+                if last:
+                    runs[w] = last
+            rounds_done += 1
+            round_secs = time.monotonic() - t0
+        self.results["timing"] = {"rounds": rounds_done, "runs": runs, "pairs": acc}
+
+    # ---- the table ----
+
+    def table(self):
+        rows = []
+        tm = self.results.get("timing", {})
+        pairs = tm.get("pairs", {})
+        runs = tm.get("runs", {})
+        for w, (label, argv) in self.workloads.items():
+            acc = pairs.get(w, {})
+            run = runs.get(w)
+            if not acc.get("base") or not run:
+                rows.append(row(label, "no shim (baseline)", None, None, "ERROR: no baseline run", None, None))
+                continue
+            rows.append(row(label, "no shim (baseline)", None, None,
+                            absolute(run, statistics.median(acc["base"])), None, None))
+            for c, _ in CONFIGS:
+                pr = acc.get(c)
+                if not pr:
+                    rows.append(row(label, c, None, None, "ERROR: no run", TARGETS.get((w, c)), "ratio"))
+                    continue
+                rs = [cur / ref for cur, ref in pr]
+                txt = absolute(run, statistics.median([cur for cur, _ in pr]))
+                if w == "small":
+                    added = statistics.median([(cur - ref) / run["calls"] * 1e9 for cur, ref in pr])
+                    txt += "; %+.0f ns per SSL_read/SSL_write call" % added
+                rows.append(row(label, c, statistics.median(rs), (min(rs), max(rs)), txt,
+                                TARGETS.get((w, c)), "ratio"))
+        lt = self.results.get("ltrace")
+        if lt and "skipped" in lt:
+            rows.append(row("ltrace, reduced run", "ltrace", None, None,
+                            "SKIPPED: ltrace is not installed (apt-get install ltrace)", None, None))
+        elif lt:
+            for w, d in lt.items():
+                if not d.get("ltrace") or not d.get("base"):
+                    continue
+                rs = [cur / ref for cur, ref in d["ltrace"]]
+                ss = [cur / ref for cur, ref in d.get("defaults", [])]
+                label = ("small 64-byte round trips, reduced (2,000)" if w == "small"
+                         else "full handshakes, TLS 1.3, reduced (50)")
+                rows.append(row(label, "ltrace -e 'SSL_*'", statistics.median(rs), (min(rs), max(rs)),
+                                "%.3f s vs %.3f s without%s" % (
+                                    statistics.median([c for c, _ in d["ltrace"]]),
+                                    statistics.median(d["base"]),
+                                    "; the shim (defaults) on the same run: %.2fx" % statistics.median(ss)
+                                    if ss else ""),
+                                None, None))
+        cg = self.results.get("callgrind", {})
+        for key, e in cg.items():
+            w, c = key.split("/", 1)
+            if w == "small":
+                rows.append(row("instructions per SSL_read/SSL_write call (callgrind)", c, e["ratio"], None,
+                                "%+.0f instructions per call (baseline %.0f)" % (e["added_per_call"], e["base_per_call"]),
+                                INSTR_PER_CALL_MAX if c == "defaults" else None, "instr_call",
+                                value=e["added_per_call"]))
+            else:
+                label = "instructions per full handshake, TLS %s (callgrind)" % ("1.3" if w == "hs13" else "1.2")
+                rows.append(row(label, c, e["ratio"], None,
+                                "%+.2f %%: %+.0f instructions per client+server handshake (baseline %.0f)"
+                                % (e["added_pct"], e["added_per_handshake"], e["base_per_handshake"]),
+                                INSTR_HANDSHAKE_PCT_MAX if c == "defaults" else None, "instr_pct",
+                                value=e["added_pct"]))
+        mem = self.results.get("memory", {})
+        for c in ("defaults", "MODE=flight"):
+            m = mem.get(c)
+            if not m:
+                continue
+            n_open = mem["raw"][c]["open"]
+            rows.append(row("memory, %s connections open at once" % fmt_int(n_open), c, None, None,
+                            "%+.0f B RSS, %+.0f B heap per connection (per SSL; baseline %.1f KiB RSS)"
+                            % (m["rss_per_conn"], m["heap_per_conn"], m["base_rss_per_conn"] / KIB),
+                            MEM_PER_CONN_MAX if c == "defaults" else None, "mem",
+                            value=m["rss_per_conn"]))
+            rows.append(row("memory after %s connections, closed in batches" % fmt_int(m["connections"]), c,
+                            None, None,
+                            "heap growth over the churn %+d B (baseline %+d B); after malloc_trim RSS %+.1f MiB "
+                            "over the start (baseline %+.1f MiB)"
+                            % (m["heap_growth"], m["base_heap_growth"], m["rss_left_trimmed"] / MIB,
+                               m["base_rss_left_trimmed"] / MIB),
+                            GROWTH_MAX if c == "defaults" else None, "growth",
+                            value=m["heap_growth"] - m["base_heap_growth"]))
+        lv = self.results.get("log", {})
+        for name, d in lv.items():
+            roles = d.get("roles") or {}
+            extra = ""
+            if roles.get("server") and roles.get("client"):
+                extra = " (server end %.0f B in %.0f lines, client end %.0f B in %.0f lines)" % (
+                    roles["server"]["bytes"], roles["server"]["lines"],
+                    roles["client"]["bytes"], roles["client"]["lines"])
+            rows.append(row("log per successful connection, TLS %s" % d["tls"], name, None, None,
+                            "%.0f B for both ends%s" % (d["bytes_per_connection"], extra), None, None))
+        self.rows = rows
+        return rows
+
+    def verdicts(self):
+        """Fill each row's verdict; returns the rows far past their targets."""
+        gross = []
+        for r in self.rows:
+            t, kind = r["target"], r["kind"]
+            if t is None or kind is None:
+                continue
+            if kind == "ratio":
+                v = r["ratio"]
+                if v is None:
+                    continue
+                ok = v <= t
+                far = v > max(1 + QUICK_FACTOR * (t - 1), t + QUICK_NOISE)
+                r["target_text"] = "<= %.2f" % t
+            else:
+                v = r["value"]
+                ok = v <= t
+                far = v > QUICK_FACTOR * t
+                r["target_text"] = {"instr_call": "<= %d instr" % t, "instr_pct": "<= %.0f %%" % t,
+                                    "mem": "<= %d B" % t, "growth": "no growth"}[kind]
+            r["verdict"] = "met" if ok else "MISSED"
+            if far:
+                gross.append(r)
+        return gross
+
+    def machine(self):
+        info = {"cpu": "unknown", "cores": os.cpu_count(), "kernel": platform.release(),
+                "os": "", "python": platform.python_version()}
+        try:
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    if line.startswith("model name"):
+                        info["cpu"] = line.split(":", 1)[1].strip()
+                        break
+        except OSError:
+            pass
+        try:
+            with open("/etc/os-release") as f:
+                for line in f:
+                    if line.startswith("PRETTY_NAME="):
+                        info["os"] = line.split("=", 1)[1].strip().strip('"')
+        except OSError:
+            pass
+        res, _, _ = self.run(None, ["info"])
+        info["openssl"] = res["openssl"] if res else "unknown"
+        with open(self.args.shim, "rb") as f:
+            info["shim_sha256"] = hashlib.sha256(f.read()).hexdigest()[:16]
+        try:
+            head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.decode().strip()
+            dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "shim", "include"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.decode().strip()
+            info["shim_source"] = head + (" + uncommitted changes in shim/" if dirty else "")
+        except OSError:
+            info["shim_source"] = "unknown"
+        return info
+
+
+# ---- helpers ----
+
+def slug(c):
+    return re.sub(r"[^A-Za-z0-9]+", "-", c).strip("-").lower()
+
+
+def fmt_int(n):
+    return "{:,}".format(n)
+
+
+def dir_bytes(d):
+    total = 0
+    for dirpath, _, files in os.walk(d):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def row(workload, config, ratio, spread, absolute_text, target, kind, value=None):
+    return {"workload": workload, "configuration": config, "ratio": ratio,
+            "ratio_min": spread[0] if spread else None, "ratio_max": spread[1] if spread else None,
+            "absolute": absolute_text, "target": target, "kind": kind, "value": value,
+            "target_text": "", "verdict": ""}
+
+
+def absolute(run, secs):
+    if run["mode"] == "bulk":
+        return "%.0f MiB/s" % (run["bytes"] / secs / MIB)
+    if run["mode"] == "small":
+        return "%.0f ns per call" % (secs / run["calls"] * 1e9)
+    return "%.0f handshakes/s" % (run["handshakes"] / secs)
+
+
+def callgrind_total(path):
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("totals:") or line.startswith("summary:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+FN_LINE = re.compile(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(\S.*?)\s*$")
+
+
+def annotate(path, inclusive=False):
+    """{function: Ir} from callgrind_annotate's function table."""
+    cmd = ["callgrind_annotate", "--auto=no", "--threshold=100"]
+    if inclusive:
+        cmd.append("--inclusive=yes")
+    p = subprocess.run(cmd + [path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=120)
+    table = {}
+    for line in p.stdout.decode(errors="replace").splitlines():
+        m = FN_LINE.match(line)
+        if m and "PROGRAM TOTALS" not in line:
+            fn = m.group(2)
+            table[fn] = table.get(fn, 0) + int(m.group(1).replace(",", ""))
+    return table
+
+
+def profile_diff(base_file, file, per, top=15):
+    """The functions whose instruction counts grew most, per call/handshake."""
+    try:
+        a, b = annotate(base_file), annotate(file)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    diff = sorted(((b.get(k, 0) - a.get(k, 0), k) for k in set(a) | set(b)), reverse=True)
+    return [{"function": short_fn(k), "added": d / per} for d, k in diff[:top] if d > 0]
+
+
+def shim_profile(file, shim_name, per, top=15):
+    """callgrind_annotate restricted to the shim object: self cost, and the
+    inclusive cost of its internal functions (the SSL_* wrappers' inclusive
+    cost is libssl's work, so they are left out there)."""
+    try:
+        self_t, incl = annotate(file), annotate(file, inclusive=True)
+    except (OSError, subprocess.SubprocessError):
+        return [], []
+    mine = lambda t: sorted(((v, k) for k, v in t.items() if shim_name in k), reverse=True)
+    s = [{"function": short_fn(k), "self": v / per} for v, k in mine(self_t)[:top]]
+    i = [{"function": short_fn(k), "inclusive": v / per} for v, k in mine(incl)
+         if not re.search(r":SSL_\w+ \[", k)][:top]
+    return s, i
+
+
+def short_fn(k):
+    k = re.sub(r"\[(/[^\]]*/)?([^/\]]+)\]", r"[\2]", k)
+    return re.sub(r"^\S*/(shim/|tests/|stdio-common/|libio/|string/|malloc/|time/)", r"\1", k)
+
+
+def format_profile(w, c, e):
+    per = "call" if w == "small" else "handshake (client+server)"
+    lines = ["%s, %s: %+.1f instructions per %s (ratio %.4f)" % (
+        w, c, e["added"] / (e.get("calls") or e.get("handshakes")), per, e["ratio"]), "",
+        "Largest additions against the baseline, per %s:" % per]
+    lines += ["  %10.1f  %s" % (x["added"], x["function"]) for x in e["top_added"]]
+    lines += ["", "Inside libsslshim.so, self cost per %s:" % per]
+    lines += ["  %10.1f  %s" % (x["self"], x["function"]) for x in e["shim_self"]]
+    lines += ["", "Inside libsslshim.so, inclusive cost per %s (wrappers left out):" % per]
+    lines += ["  %10.1f  %s" % (x["inclusive"], x["function"]) for x in e["shim_inclusive"]]
+    return "\n".join(lines) + "\n"
+
+
+def log_roles(logdir):
+    """Bytes and lines per connection end, by role, from the JSON log."""
+    conns = {}
+    for dirpath, _, files in os.walk(logdir):
+        for name in files:
+            with open(os.path.join(dirpath, name), "rb") as f:
+                for raw in f:
+                    try:
+                        ev = json.loads(raw)
+                    except ValueError:
+                        continue
+                    cid = ev.get("conn")
+                    if cid is None:
+                        continue
+                    c = conns.setdefault(cid, {"bytes": 0, "lines": 0, "role": None})
+                    c["bytes"] += len(raw)
+                    c["lines"] += 1
+                    if ev.get("role") in ("client", "server"):
+                        c["role"] = ev["role"]
+    out = {}
+    for role in ("client", "server"):
+        mine = [c for c in conns.values() if c["role"] == role]
+        if mine:
+            out[role] = {"bytes": statistics.median(c["bytes"] for c in mine),
+                         "lines": statistics.median(c["lines"] for c in mine),
+                         "connections": len(mine)}
+    return out
+
+
+def print_table(rows, machine, out):
+    head = ["workload", "configuration", "ratio", "min-max", "absolute", "target", ""]
+    body = []
+    for r in rows:
+        ratio = "%.3f" % r["ratio"] if r["ratio"] is not None else "-"
+        spread = ("%.3f-%.3f" % (r["ratio_min"], r["ratio_max"])
+                  if r["ratio_min"] is not None else "-")
+        body.append([r["workload"], r["configuration"], ratio, spread, r["absolute"],
+                     r["target_text"] or "-", r["verdict"]])
+    widths = [max(len(x[i]) for x in body + [head]) for i in range(len(head))]
+    widths[4] = min(widths[4], 100)
+    sep = "-+-".join("-" * w for w in widths)
+    print(" | ".join(h.ljust(w) for h, w in zip(head, widths)), file=out)
+    print(sep, file=out)
+    for b in body:
+        print(" | ".join(c.ljust(w) for c, w in zip(b, widths)), file=out)
+    print("", file=out)
+    print("machine: %s, %d cores, Linux %s, %s, %s; shim %s (sha256 %s)" % (
+        machine["cpu"], machine["cores"], machine["kernel"], machine["os"], machine["openssl"],
+        machine["shim_source"], machine["shim_sha256"]), file=out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a short run for CI (under a minute)")
+    ap.add_argument("--driver", default=os.path.join(ROOT, "build", "bench", "bench_driver"))
+    ap.add_argument("--shim", default=os.path.join(ROOT, "build", "libsslshim.so"))
+    ap.add_argument("--out-dir", default=os.path.join(ROOT, "build", "bench"))
+    ap.add_argument("--rounds", type=int, default=0, help="timing rounds (5, quick 3)")
+    ap.add_argument("--budget", type=int, default=0,
+                    help="seconds the whole run may take (540, quick 55)")
+    ap.add_argument("--phases", default="callgrind,memory,log,ltrace,timing",
+                    help="comma-separated subset of: callgrind,memory,log,ltrace,timing")
+    args = ap.parse_args()
+    args.budget = args.budget or (55 if args.quick else 540)
+    args.driver = os.path.abspath(args.driver)
+    args.shim = os.path.abspath(args.shim)
+    args.out_dir = os.path.abspath(args.out_dir)
+    for path, what in ((args.driver, "the driver"), (args.shim, "the shim")):
+        if not os.access(path, os.R_OK):
+            log("run_bench: %s is missing (%s); run `make bench`" % (path, what))
+            return 2
+    os.makedirs(args.out_dir, exist_ok=True)
+    r = Runner(args)
+    phases = args.phases.split(",")
+    try:
+        machine = r.machine()
+        log("sslshim bench (%s): %s, %d cores, %s" % (r.size, machine["cpu"], machine["cores"],
+                                                     machine["openssl"]))
+        for name, fn in (("callgrind", r.callgrind), ("memory", r.memory), ("log", r.log_volume),
+                         ("ltrace", r.ltrace), ("timing", r.timing)):
+            if name in phases:
+                t0 = time.monotonic()
+                fn()
+                log("  %s took %.0f s" % (name, time.monotonic() - t0))
+    finally:
+        shutil.rmtree(r.tmp, ignore_errors=True)
+    rows = r.table()
+    gross = r.verdicts()
+    for c, lines in sorted(r.stderr_lines.items()):
+        for line in sorted(lines):
+            r.notes.append("stderr with %s: %s" % (c, line))
+    print("")
+    print("sslshim cost (%s run, %s timing rounds; ratio = time with / time without the shim, "
+          "median and min-max over interleaved rounds)" % (r.size, r.results.get("timing", {}).get("rounds", 0)))
+    print_table(rows, machine, sys.stdout)
+    missed = [x for x in rows if x["verdict"] == "MISSED"]
+    met = [x for x in rows if x["verdict"] == "met"]
+    print("targets: %d met, %d missed" % (len(met), len(missed)))
+    # Where the instructions go, for the defaults (what a missed target needs).
+    cg = r.results.get("callgrind", {})
+    for key in ("small/defaults", "hs13/defaults"):
+        e = cg.get(key)
+        if e:
+            w, c = key.split("/")
+            print("")
+            print("callgrind, " + format_profile(w, c, e).rstrip().replace("\n", "\n  "))
+    for n in r.notes:
+        print("note: " + n)
+    for f in r.failures:
+        print("FAILED RUN: " + f)
+    results = {"mode": r.size, "machine": machine, "seconds": round(r.elapsed(), 1),
+               "rows": rows, "details": jsonable(r.results), "notes": r.notes, "failures": r.failures}
+    out = os.path.join(args.out_dir, "results.json")
+    with open(out, "w") as f:
+        json.dump(results, f, indent=1)
+    print("results: %s (%.0f s)" % (out, r.elapsed()))
+    if r.failures:
+        return 1
+    if args.quick and gross:
+        for x in gross:
+            print("FAIL (far past target): %s, %s" % (x["workload"], x["configuration"]))
+        return 1
+    return 0
+
+
+def jsonable(x):
+    if isinstance(x, dict):
+        return {("/".join(k) if isinstance(k, tuple) else k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    return x
+
+
+if __name__ == "__main__":
+    sys.exit(main())
