@@ -282,6 +282,15 @@ void config_load(struct config *c, const char *(*getenv_fn)(const char *),
         warn(c, "%s=%s is not N/S (N connections within S seconds, N>=2); using %s",
              SSLSHIM_ENV_LOOP, v, SSLSHIM_DEFAULT_LOOP);
 
+    v = getenv_fn(SSLSHIM_ENV_KEYLOG);
+    if (v && *v) {
+        if (strlen(v) >= sizeof c->keylog)
+            warn(c, "%s is longer than %zu bytes; key log off", SSLSHIM_ENV_KEYLOG,
+                 sizeof c->keylog - 1);
+        else
+            snprintf(c->keylog, sizeof c->keylog, "%s", v);
+    }
+
     v = getenv_fn(SSLSHIM_ENV_VALGRIND);
     c->valgrind_auto = true;
     if (v && *v) {

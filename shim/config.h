@@ -31,6 +31,7 @@ struct config {
     unsigned max_files;
     size_t data_bytes;
     char exe_list[256];
+    char keylog[CONFIG_PATH_MAX];  /* SSLSHIM_KEYLOG; "" = off */
     int syslog_facility;        /* SSLSHIM_LOG=syslog[:FACILITY[:TAG[:SOCKET]]] */
     char syslog_tag[48];
     char syslog_socket[108];

@@ -2,6 +2,7 @@
 #include "conn.h"
 
 #include "flight.h"
+#include "keylog.h"
 #include "loop.h"
 #include "names.h"
 #include "record.h"
@@ -128,6 +129,7 @@ struct conn *conn_attach(SSL *s)
         free(c);
         return NULL;
     }
+    keylog_attach(ossl.SSL_get_SSL_CTX(s));
     ossl.SSL_set_info_callback(s, trace_info_cb);
     ossl.SSL_set_msg_callback(s, trace_msg_cb);
 

@@ -7,6 +7,7 @@
 #include "calls.h"
 #include "conn.h"
 #include "init.h"
+#include "keylog.h"
 #include "openssl.h"
 #include "valgrind.h"
 
@@ -174,6 +175,23 @@ EXPORT void SSL_set_msg_callback(SSL *s, msg_cb_fn cb)
         c->prog_msg_cb = cb;
     else
         ossl.SSL_set_msg_callback(s, cb);
+}
+
+EXPORT void SSL_CTX_set_keylog_callback(SSL_CTX *ctx, keylog_cb_fn cb)
+{
+    ENSURE_VOID();
+    if (shim_on && keylog_enabled())
+        keylog_program_sets(ctx, cb);         /* ours is installed; it calls this one */
+    else
+        ossl.SSL_CTX_set_keylog_callback(ctx, cb);
+}
+
+EXPORT keylog_cb_fn SSL_CTX_get_keylog_callback(const SSL_CTX *ctx)
+{
+    ENSURE(NULL);
+    if (shim_on && keylog_enabled())
+        return keylog_program_cb((SSL_CTX *)ctx);
+    return ossl.SSL_CTX_get_keylog_callback(ctx);
 }
 
 EXPORT void SSL_CTX_set_msg_callback(SSL_CTX *ctx, msg_cb_fn cb)

@@ -9,6 +9,7 @@
 #include "calls.h"
 #include "config.h"
 #include "conn.h"
+#include "keylog.h"
 #include "loop.h"
 #include "misuse.h"
 #include "openssl.h"
@@ -81,7 +82,7 @@ static void activate(void)
         process_gather();
         valgrind_init();
         shim_pid = getpid();
-        if (conn_init()) {
+        if (conn_init() && keylog_init()) {
             pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
             shim_on = true;
         } else {

@@ -5,6 +5,7 @@
 #include "calls.h"
 #include "conn.h"
 #include "handshake.h"
+#include "keylog.h"
 #include "loop.h"
 #include "names.h"
 #include "record.h"
@@ -47,6 +48,7 @@ static void on_handshake_start(struct conn *c, const SSL *s)
     c->in_handshake = true;
     c->hs_start_ns = now_ns();
     c->have_random = false;
+    keylog_attach(ossl.SSL_get_SSL_CTX(s));    /* SSL_set_SSL_CTX may have moved it */
     if (!c->peer[0])
         conn_note_addresses(c, s);
     if (c->role == 0)

@@ -5,4 +5,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     build-essential g++ libssl-dev openssl libunwind-dev valgrind \
-    curl nginx-light python3 ca-certificates binutils >/dev/null
+    curl nginx-light python3 ca-certificates binutils \
+    rsyslog tshark util-linux >/dev/null

@@ -22,7 +22,12 @@ class EachFunction(ShimTest):
             c = certs()
             cmd = [fixture("every_call"), c["server.pem"], c["server.key"]]
             plain = run(cmd, env=plain_env(), universal_newlines=True)
-            shim = run(cmd, env=self.env(SSLSHIM_LEVEL="io"), universal_newlines=True)
+            # with the key log on, so the program's own key log callback is chained
+            keylog = os.path.join(self.tmp, "keys.txt")
+            shim = run(cmd, env=self.env(SSLSHIM_LEVEL="io", SSLSHIM_KEYLOG=keylog),
+                       universal_newlines=True)
+            with open(keylog) as f:
+                self.assertGreaterEqual(len(f.readlines()), 8)
             evs = [e for es in logs(self.logdir).values() for e in es]
             EachFunction.outputs = (plain, shim, evs)
         return EachFunction.outputs

@@ -4,6 +4,8 @@ import glob
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
 import textwrap
@@ -193,3 +195,174 @@ class Production(ShimTest):
             self.assertEqual(len(events(evs, "handshake_done")), 2)
         finally:
             subprocess.run(["umount", mnt])
+
+
+RSYSLOG_CONF = """
+global(workDirectory="%(dir)s" maxMessageSize="64k")
+module(load="imuxsock" SysSock.Use="off")
+input(type="imuxsock" Socket="%(dir)s/log.sock" UseSpecialParser="off"
+      ParseHostname="on" UseSysTimeStamp="off")
+template(name="sslshim" type="string"
+         string="%%syslogfacility-text%% %%syslogseverity-text%% %%app-name%% %%msg%%\\n")
+if $app-name == "%(tag)s" then action(type="omfile" file="%(dir)s/sslshim.log" template="sslshim")
+"""
+
+
+class Syslog(ShimTest):
+
+    def test_events_reach_a_real_rsyslogd(self):
+        rsyslogd = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
+        if not os.path.exists(rsyslogd):
+            self.skipTest("rsyslog not installed")
+        d = os.path.join(self.tmp, "rsyslog")
+        os.makedirs(d)
+        conf = os.path.join(d, "rsyslog.conf")
+        with open(conf, "w") as f:
+            f.write(RSYSLOG_CONF % {"dir": d, "tag": "tlsapp"})
+        self.start([rsyslogd, "-n", "-f", conf, "-i", os.path.join(d, "pid")], env=plain_env())
+        sock = os.path.join(d, "log.sock")
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        server, port = self.openssl_server("-www", "-naccept", "1", env=plain_env())
+        env = self.env()
+        env["SSLSHIM_LOG"] = "syslog:local3:tlsapp:" + sock
+        r = run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-CAfile",
+                 certs()["untrusted.pem"], "-verify_return_error", "-ign_eof"],
+                env=env, input=b"", stdin=None)
+        self.assertNotEqual(r.returncode, 0)
+        out = os.path.join(d, "sslshim.log")
+        lines = []
+        for _ in range(100):                   # rsyslog writes asynchronously
+            if os.path.exists(out):
+                with open(out) as f:
+                    lines = f.read().splitlines()
+                if any('"conn_end"' in l for l in lines):
+                    break
+            time.sleep(0.05)
+        self.assertTrue(lines, "nothing reached rsyslog")
+        evs = []
+        for line in lines:
+            facility, severity, tag, msg = line.split(" ", 3)
+            self.assertEqual((facility, tag), ("local3", "tlsapp"))
+            e = json.loads(msg)
+            evs.append(e)
+            self.assertEqual(severity, "warning" if e["ev"] in ("alert", "error") and
+                             e.get("level", "fatal") == "fatal" else "info", line)
+        self.assertEqual(evs[0]["ev"], "process")
+        self.assertTrue(events(evs, "alert", desc="unknown_ca"))
+        self.assertEqual(len(events(evs, "conn_end")), 1)
+        self.assertEqual([e["seq"] for e in evs], list(range(1, len(evs) + 1)))
+
+
+class KeyLog(ShimTest):
+
+    def capture(self, version_flag):
+        tshark = shutil.which("tshark")
+        if not tshark:
+            self.skipTest("tshark not installed")
+        server, port = self.openssl_server("-www", "-naccept", "1", version_flag,
+                                           env=plain_env())
+        pcap = os.path.join(self.tmp, "cap.pcapng")
+        cap = self.start([tshark, "-i", "lo", "-f", "tcp port %d" % port, "-w", pcap],
+                         env=plain_env())
+        cap.wait_for(r"Capturing on", timeout=20)
+        keys = os.path.join(self.tmp, "keys.txt")
+        r = run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, version_flag,
+                 "-ign_eof", "-quiet"], env=self.env(SSLSHIM_KEYLOG=keys),
+                input=b"GET /the-secret-page HTTP/1.0\r\n\r\n", stdin=None)
+        self.assertEqual(r.returncode, 0)
+        time.sleep(0.5)
+        cap.stop(signal.SIGINT)
+        self.assertEqual(os.stat(keys).st_mode & 0o777, 0o600)
+        with open(keys) as f:
+            text = f.read()
+        self.assertNotIn("the-secret-page", open(pcap, "rb").read().decode("latin-1"))
+        plain = run([tshark, "-r", pcap, "-Y", "http.request", "-T", "fields",
+                     "-e", "http.request.uri"], universal_newlines=True)
+        self.assertNotIn("/the-secret-page", plain.stdout, "readable without the keys?")
+        dec = run([tshark, "-r", pcap, "-o", "tls.keylog_file:" + keys, "-Y", "http.request",
+                   "-T", "fields", "-e", "http.request.uri"], universal_newlines=True)
+        self.assertIn("/the-secret-page", dec.stdout, dec.stderr)
+        return text
+
+    def test_key_log_decrypts_tls13(self):
+        text = self.capture("-tls1_3")
+        self.assertIn("CLIENT_TRAFFIC_SECRET_0 ", text)
+
+    def test_key_log_decrypts_tls12(self):
+        text = self.capture("-tls1_2")
+        self.assertIn("CLIENT_RANDOM ", text)
+
+    def test_keys_stay_out_by_default(self):
+        server, port = self.openssl_server("-www", "-naccept", "1", env=plain_env())
+        run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port], env=self.env(),
+            input=b"", stdin=None)
+        evs = self.all_events()
+        self.assertFalse(evs[0]["config"]["keylog"])
+        blob = json.dumps(evs)
+        self.assertNotIn("TRAFFIC_SECRET", blob)
+        self.assertNotIn("CLIENT_RANDOM ", blob)
+
+
+class SetUserID(ShimTest):
+
+    def test_set_user_id_program_writes_no_log(self):
+        """glibc loads a preload into a set-user-ID program only from the
+        system library directories and only if it is itself set-user-ID; put
+        such a copy there for the length of the test, prove it was loaded
+        (its mapping in /proc/PID/maps), and that it stayed inert."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root to make set-user-ID files")
+        libdir = "/usr/lib/x86_64-linux-gnu"
+        if not os.path.isdir(libdir):
+            self.skipTest("no " + libdir)
+        name = "libsslshim-suid-test-%d.so" % os.getpid()
+        lib = os.path.join(libdir, name)
+        prog = os.path.join(self.tmp, "tls_client_suid")
+        shutil.copy(SHIM, lib)
+        try:
+            os.chmod(lib, 0o4755)
+            shutil.copy(fixture("tls_client"), prog)
+            os.chmod(prog, 0o4755)
+            os.chmod(self.tmp, 0o755)
+            os.makedirs(self.logdir)
+            os.chmod(self.logdir, 0o1777)
+            # a server that holds the connection open so /proc/PID/maps can be read
+            holder = socket.socket()
+            holder.bind(("127.0.0.1", 0))
+            holder.listen(1)
+            port = holder.getsockname()[1]
+            env = self.env()
+            env["LD_PRELOAD"] = name
+            p = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup",
+                                  "--clear-groups", prog, "--port", str(port), "--timeout", "20"],
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                conn, _ = holder.accept()
+                conn.settimeout(10)
+                conn.recv(1024)                 # the ClientHello: SSL_connect is running
+                with open("/proc/%d/maps" % p.pid) as f:
+                    maps = f.read()
+                with open("/proc/%d/auxv" % p.pid, "rb") as f:
+                    auxv = f.read()
+                conn.close()
+            finally:
+                holder.close()
+                p.wait(timeout=20)
+            self.assertIn(name, maps, "the shim was not even loaded: the test proves nothing")
+            self.assertTrue(at_secure(auxv))
+            self.assertEqual(os.listdir(self.logdir), [])
+            self.assertNotIn(b"sslshim", p.stderr.read())
+        finally:
+            os.unlink(lib)
+
+
+def at_secure(auxv):
+    import struct
+    for i in range(0, len(auxv) - 15, 16):
+        key, value = struct.unpack("QQ", auxv[i:i + 16])
+        if key == 23:                       # AT_SECURE
+            return value == 1
+    return False

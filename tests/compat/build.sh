@@ -31,7 +31,11 @@ set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE="$ROOT/tests/compat"
-CACHE="$ROOT/build/compat"
+# The cache: build/compat, or COMPAT_DIR (an absolute path that outlives the
+# work tree, for CI runs that start from a fresh clone).  The builds name their
+# own folder (rpath, openssldir): a moved cache rebuilds.
+CACHE=${COMPAT_DIR:-$ROOT/build/compat}
+case "$CACHE" in /*) ;; *) CACHE="$(pwd)/$CACHE" ;; esac
 FIX="$ROOT/tests/fixtures"
 JOBS=${JOBS:-2}
 CC=${CC:-cc}
@@ -46,9 +50,10 @@ say() { echo "compat: $*"; }
 
 # ---------------------------------------------------------------- the table
 
-slots_all() { awk '!/^#/ && NF >= 4 { print $1 }' "$HERE/versions"; }
+VERSIONS=${COMPAT_VERSIONS:-$HERE/versions}   # the table; another one for testing this script
+slots_all() { awk '!/^#/ && NF >= 4 { print $1 }' "$VERSIONS"; }
 field() {   # field SLOT N
-    awk -v s="$1" -v n="$2" '!/^#/ && $1 == s { print $n }' "$HERE/versions"
+    awk -v s="$1" -v n="$2" '!/^#/ && $1 == s { print $n }' "$VERSIONS"
 }
 
 # What a build is configured with; a change here rebuilds.  The rpath lets
@@ -179,8 +184,14 @@ fetch() {
             say "$s: fetched $(basename "$d"/openssl_*.dsc) (apt-get source openssl$got)"
         else
             rm -rf "$d.part"
-            why=$(grep -E '^(E|W):' "$CACHE/$s/fetch.log" | grep -v unsandboxed | head -n 1)
-            set_status "$s" "skip: the source package openssl/$rel could not be downloaded (${why:-see build/compat/$s/fetch.log})"
+            listed=$(apt-cache showsrc openssl 2>/dev/null | sed -n 's/^Version: //p' | sort -u -V |
+                     tr '\n' ' ')
+            case " $listed" in
+                *" $want"*) why=$(grep -E '^(E|W):' "$CACHE/$s/fetch.log" | grep -v unsandboxed |
+                                  head -n 1) ;;
+                *) why="the index lists openssl ${listed:-nothing}but no $want" ;;
+            esac
+            set_status "$s" "skip: the source package openssl/$rel could not be downloaded (${why:-see $CACHE/$s/fetch.log})"
             say "$s: SKIPPED: the source package openssl/$rel could not be downloaded"
             sed 's/^/    /' "$CACHE/$s/fetch.log" | tail -n 5
         fi
@@ -216,7 +227,7 @@ build_openssl() {   # SLOT
            say "$s: FAILED: the source package is $debver, not $want"
            return 1 ;;
     esac
-    say "$s: building OpenSSL $debver (make -j$JOBS; log in build/compat/$s/build.log)"
+    say "$s: building OpenSSL $debver (make -j$JOBS; log in $CACHE/$s/build.log)"
     start=$(date +%s)
     rm -rf "$dir/src" "$p" "$dir/stamp" "$dir/tests"
     log="$dir/build.log"
@@ -231,8 +242,8 @@ build_openssl() {   # SLOT
         cd "$ROOT"
     } >"$log" 2>&1; then
         cd "$ROOT"
-        set_status "$s" "fail: building OpenSSL $debver failed (build/compat/$s/build.log)"
-        say "$s: FAILED: building OpenSSL $debver; the end of build/compat/$s/build.log:"
+        set_status "$s" "fail: building OpenSSL $debver failed ($CACHE/$s/build.log)"
+        say "$s: FAILED: building OpenSSL $debver; the end of $CACHE/$s/build.log:"
         tail -n 25 "$log" | sed 's/^/    /'
         return 1
     fi
@@ -275,7 +286,8 @@ build_fixtures() {   # SLOT
     done
 }
 
-# errq_probe (tests/compat/errq_probe.c) against one version, "system" included.
+# Our own programs against one version, "system" included: errq_probe
+# (tests/compat/errq_probe.c), and dual_module.so for late_main.
 build_probe() {   # SLOT|system
     deps="$HERE/errq_probe.c $FIX/common.c $FIX/common.h"
     [ "$1" = system ] || deps="$deps $CACHE/$1/stamp"
@@ -283,6 +295,12 @@ build_probe() {   # SLOT|system
     cc_if_stale "$CACHE/$1/tests/errq_probe" $deps -- \
         $CC $FIX_CFLAGS $(flags_of "$1") -I"$FIX" "$HERE/errq_probe.c" "$FIX/common.c" \
         -lssl -lcrypto -lpthread
+    deps="$HERE/dual_conn.c $HERE/dual_conn.h"
+    [ "$1" = system ] || deps="$deps $CACHE/$1/stamp"
+    # shellcheck disable=SC2086
+    cc_if_stale "$CACHE/$1/tests/dual_module.so" $deps -- \
+        $CC $FIX_CFLAGS -fPIC -shared -DDUAL_MODULE $(flags_of "$1") "$HERE/dual_conn.c" \
+        -lssl -lcrypto
 }
 
 # The two-versions test: dual_main linked to MAIN, dual_module.so to MODULE.
@@ -322,7 +340,7 @@ done
 need=""
 for s in $SLOTS; do
     if is_built "$s"; then
-        say "$s: cached: $(sed -n 's/^debian_version=//p' "$CACHE/$s/stamp") in build/compat/$s/install"
+        say "$s: cached: $(sed -n 's/^debian_version=//p' "$CACHE/$s/stamp") in $CACHE/$s/install"
     elif ! have_source "$s"; then
         need="$need $s"
     fi
@@ -339,7 +357,7 @@ for s in $SLOTS; do
     if { build_fixtures "$s" && build_probe "$s"; } >"$CACHE/$s/fixtures.log" 2>&1; then
         set_status "$s" ok
     else
-        set_status "$s" "fail: the test programs do not compile against OpenSSL $s (build/compat/$s/fixtures.log)"
+        set_status "$s" "fail: the test programs do not compile against OpenSSL $s ($CACHE/$s/fixtures.log)"
         say "$s: FAILED: compiling the test programs:"
         tail -n 25 "$CACHE/$s/fixtures.log" | sed 's/^/    /'
         rc=1
@@ -349,7 +367,9 @@ done
 # The system's OpenSSL: its fixtures are the top-level Makefile's (build/tests);
 # the probe is ours.
 mkdir -p "$CACHE/system"
-if ! build_probe system >"$CACHE/system/fixtures.log" 2>&1; then
+if ! { build_probe system &&
+       cc_if_stale "$CACHE/late_main" "$HERE/late_main.c" "$HERE/dual_conn.h" -- \
+           $CC $FIX_CFLAGS "$HERE/late_main.c" -ldl; } >"$CACHE/system/fixtures.log" 2>&1; then
     say "FAILED: compiling errq_probe against the system's OpenSSL:"
     tail -n 25 "$CACHE/system/fixtures.log" | sed 's/^/    /'
     rc=1

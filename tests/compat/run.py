@@ -8,12 +8,19 @@ programs compiled against it, runs what the integration tests assert for the
 system OpenSSL:
 
   handshake_tls13, handshake_tls12   openssl s_server / s_client, both preloaded
-                                      (as tests/test_openssl.py)
+                                      (as tests/test_openssl.py); the cipher and
+                                      group are the ones s_client prints
+  ems_tls12                           handshake_done.ems is what s_client prints
   bad_record_mac_tls13, _tls12       one flipped byte through corrupt_proxy
                                       (as tests/test_failures.py)
   error_queue                         callback_check's output is the same with
                                       and without the shim (as tests/test_behaviour.py)
-  threads                             tls_client --threads 8 --count 40 (ditto)
+  error_queue_after_return            errq_probe's too, after it overwrote the stack
+                                      the shim's frames used
+  threads                             tls_client --threads 8 --count 40 (as
+                                      tests/test_behaviour.py)
+  dlopen_local                        a program without libssl dlopen()s (RTLD_LOCAL)
+                                      a module linked to this version
 
 and in every log file, that the `process` line names the run-time version
 (OpenSSL_version(OPENSSL_VERSION) of the library the program loaded) and the
@@ -47,7 +54,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 import lib  # noqa: E402  (tests/lib.py: certificates, processes, logs)
 from lib import Proc, certs, events, logs  # noqa: E402
 
-CACHE = os.path.join(ROOT, "build", "compat")
+# build/compat, or COMPAT_DIR: see build.sh.
+CACHE = os.path.abspath(os.environ.get("COMPAT_DIR") or os.path.join(ROOT, "build", "compat"))
 REQUEST = b"GET / HTTP/1.0\r\n\r\n"
 VERBOSE = False
 
@@ -56,7 +64,7 @@ VERBOSE = False
 
 def read_versions():
     rows = []
-    with open(os.path.join(HERE, "versions")) as f:
+    with open(os.environ.get("COMPAT_VERSIONS") or os.path.join(HERE, "versions")) as f:
         for line in f:
             parts = line.split()
             if line.startswith("#") or len(parts) < 4:
@@ -285,7 +293,7 @@ def backtrace(cmd, env, stdin_bytes=None):
 
 # -- the handshake: openssl s_server and s_client, both preloaded ------------
 
-def handshake(c, flag, version):
+def handshake(c, flag, version, ems=False):
     t = c.t
     cert = certs()
     server = c.start([t.openssl, "s_server", "-accept", "127.0.0.1:0", "-cert", cert["server.pem"],
@@ -331,6 +339,13 @@ def handshake(c, flag, version):
     ok(m, "s_client printed no cipher")
     eq(cl["cipher"], m.group(1), "handshake_done.cipher vs s_client's")
     check_group(c, cl, sv, out)
+    if ems:
+        m = re.search(r"Extended master secret: (yes|no)", out)
+        ok(m, "s_client printed no 'Extended master secret'")
+        for role, d in (("client", cl), ("server", sv)):
+            eq(d.get("ems"), m.group(1) == "yes",
+               "%s handshake_done.ems (s_client says 'Extended master secret: %s')"
+               % (role, m.group(1)))
     c.note("%s %s group=%s" % (cl["version"], cl["cipher"], cl.get("group", "(left out)")))
 
 
@@ -513,6 +528,35 @@ def error_queue_after_return(c):
     ok(events(c.all_events(), "error"), "the shim logged no error")
 
 
+def dlopen_local(c):
+    """A program without libssl dlopen()s (RTLD_LOCAL) a module linked to this
+    version, as Python loads _ssl: dlsym(RTLD_NEXT) cannot see that libssl."""
+    prog = os.path.join(CACHE, "late_main")
+    module = os.path.join(os.path.dirname(c.t.probe_program()), "dual_module.so")
+    for f in (prog, module):
+        ok(os.path.exists(f), "%s is not built (tests/compat/build.sh)" % f)
+    cert = certs()
+    server = c.start([c.t.fixture("tls_server"), "--port", "0", "--cert", cert["server.pem"],
+                      "--key", cert["server.key"], "--conns", "1"], c.t.plain_env())
+    port = int(server.wait_for(r"PORT (\d+)").group(1))
+    r = c.run([prog, "--port", str(port), "--cafile", cert["ca.pem"], "--module", module],
+              c.env(), universal_newlines=True)
+    eq(r.returncode, 0, "late_main exit status; %s%s" % (r.stdout, r.stderr[-1500:]))
+    ok(re.search(r"^MODULE %s \| HANDSHAKE_OK TLSv1\.3 \S+ ECHO_OK$" % re.escape(c.t.version),
+                 r.stdout, re.M), "late_main: %s" % r.stdout)
+    c.server_exit(server)
+    files = logs(c.logdir, "late_main")
+    eq(len(files), 1, "log files: %s" % list(files))
+    (path, evs), = files.items()
+    assert_seq_complete(evs, path)
+    c.check_process(evs[0], path)
+    done = events(evs, "handshake_done")
+    eq(len(done), 1, "handshake_done count")
+    eq(done[0]["version"], "TLSv1.3", "handshake_done.version")
+    end = events(evs, "conn_end")
+    eq([(e["outcome"], e["app_data"]) for e in end], [("ok", True)], "conn_end")
+
+
 # -- eight threads, 320 connections -------------------------------------------
 
 def threads(c):
@@ -545,11 +589,14 @@ def threads(c):
 CHECKS = [
     ("handshake_tls13", lambda c: handshake(c, "-tls1_3", "TLSv1.3")),
     ("handshake_tls12", lambda c: handshake(c, "-tls1_2", "TLSv1.2")),
+    # handshake_done.ems against what s_client prints (TLS 1.2: EMS is a 1.2 extension)
+    ("ems_tls12", lambda c: handshake(c, "-tls1_2", "TLSv1.2", ems=True)),
     ("bad_record_mac_tls13", lambda c: corrupted(c, "tls1.3")),
     ("bad_record_mac_tls12", lambda c: corrupted(c, "tls1.2")),
     ("error_queue", error_queue),
     ("error_queue_after_return", error_queue_after_return),
     ("threads", threads),
+    ("dlopen_local", dlopen_local),
 ]
 
 
@@ -701,7 +748,7 @@ def main():
         names = [n for n, _ in CHECKS if selected(n)]
         if t.status.startswith("skip"):
             for n in names:
-                res.skip(t.name, n, t.status[len("skip: "):])
+                res.skip(t.name, n, "OpenSSL %s is not available (above)" % t.name)
             continue
         if t.status != "ok":
             res.fail(t.name, "build", t.status)
@@ -746,8 +793,13 @@ def main():
                 fake = Target(d.name())
                 res.run(fake, n, lambda c, d=d, shim=shim, o=order:
                         dual(c, d, shim, o == "module-first"))
+    # build.sh's own failures (a version that did not build is already a FAIL
+    # line above; this catches the rest, e.g. the two-versions programs).
+    build_rc = os.environ.get("COMPAT_BUILD_RC", "0")
+    if build_rc != "0" and not any(t.status.startswith("fail") for t in all_targets):
+        res.fail("-", "build", "tests/compat/build.sh exited %s (see its output above)" % build_rc)
     if not glob.glob(os.path.join(CACHE, "dual", "*+*")) and selected("dual"):
-        res.skip("-", "dual", "no pair of versions built (build/compat/dual; tests/compat/build.sh)")
+        res.skip("-", "dual", "no pair of versions built (%s/dual)" % CACHE)
 
     print("%d passed, %d failed, %d skipped" % (res.passed, res.failed, res.skipped), flush=True)
     return 1 if res.failed else 0

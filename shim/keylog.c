@@ -1,0 +1,88 @@
+/* keylog.c — writing the NSS key log and chaining the program's callback. */
+#include "keylog.h"
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static int ctx_idx = -1;          /* ex_data slot of SSL_CTX: the program's callback */
+static int fd = -1;
+static pthread_once_t open_once = PTHREAD_ONCE_INIT;
+
+bool keylog_enabled(void) { return config.keylog[0] != '\0'; }
+
+bool keylog_init(void)
+{
+    if (!keylog_enabled())
+        return true;
+    ctx_idx = ossl.CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0, NULL, NULL, NULL, NULL);
+    return ctx_idx >= 0;
+}
+
+static void open_keylog(void)
+{
+    fd = open(config.keylog, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        char msg[1200];
+        int n = snprintf(msg, sizeof msg, "sslshim: cannot open key log %s: %s\n",
+                         config.keylog, strerror(errno));
+        if (n > 0)
+            (void)!write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+    }
+}
+
+size_t keylog_format(char *out, size_t size, const char *line)
+{
+    int n = snprintf(out, size, "%s\n", line);
+    return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
+}
+
+keylog_cb_fn keylog_program_cb(SSL_CTX *ctx)
+{
+    keylog_cb_fn cb;
+    void *p = ctx && ctx_idx >= 0 ? ossl.SSL_CTX_get_ex_data(ctx, ctx_idx) : NULL;
+    *(void **)&cb = p;
+    return cb;
+}
+
+static void keep_program_cb(SSL_CTX *ctx, keylog_cb_fn cb)
+{
+    if (ctx && ctx_idx >= 0)
+        ossl.SSL_CTX_set_ex_data(ctx, ctx_idx, *(void **)&cb);
+}
+
+static void shim_keylog_cb(const SSL *s, const char *line)
+{
+    char buf[1024];
+    int saved_errno = errno;
+    pthread_once(&open_once, open_keylog);
+    size_t n = keylog_format(buf, sizeof buf, line);
+    if (fd >= 0 && n)
+        (void)!write(fd, buf, n);
+    errno = saved_errno;
+    keylog_cb_fn prog = keylog_program_cb(ossl.SSL_get_SSL_CTX(s));
+    if (prog)
+        prog(s, line);
+}
+
+void keylog_attach(SSL_CTX *ctx)
+{
+    if (!keylog_enabled() || !ctx || ctx_idx < 0)
+        return;
+    keylog_cb_fn now = ossl.SSL_CTX_get_keylog_callback(ctx);
+    if (now == shim_keylog_cb)
+        return;
+    keep_program_cb(ctx, now);                /* set before we saw it */
+    ossl.SSL_CTX_set_keylog_callback(ctx, shim_keylog_cb);
+}
+
+void keylog_program_sets(SSL_CTX *ctx, keylog_cb_fn cb)
+{
+    keep_program_cb(ctx, cb);
+    ossl.SSL_CTX_set_keylog_callback(ctx, shim_keylog_cb);
+}
