@@ -19,7 +19,10 @@ extern "C" {
 #define SSLSHIM_VERSION        "0.1.0"
 #define SSLSHIM_SCHEMA_VERSION 1
 
-/* Event names (the "ev" field of every line). */
+/* Event names (the "ev" field of every line).  Beyond DESIGN.md's fields:
+ * conn_end also has records_in/records_out (application data records,
+ * whatever moved them) and stacks (stacks captured for the connection);
+ * process has keylog (bool; the path itself is never logged). */
 #define SSLSHIM_EV_PROCESS         "process"         /* first line of every file */
 #define SSLSHIM_EV_CONN_NEW        "conn_new"        /* SSL_new (level io) */
 #define SSLSHIM_EV_HANDSHAKE_START "handshake_start"
@@ -39,7 +42,8 @@ extern "C" {
 #define SSLSHIM_EV_NOTE            "note"
 
 /* Environment variables and their defaults. */
-#define SSLSHIM_ENV_LOG            "SSLSHIM_LOG"     /* stderr | syslog | path template | dir/ */
+#define SSLSHIM_ENV_LOG            "SSLSHIM_LOG"     /* stderr | syslog[:FACILITY[:TAG[:SOCKET]]]
+                                                        | path template | dir/ */
 #define SSLSHIM_DEFAULT_LOG        "/tmp/sslshim-%u/%e.%p.jsonl" /* %u: uid, default only */
 #define SSLSHIM_ENV_FORMAT         "SSLSHIM_FORMAT"  /* json | text (text for stderr) */
 #define SSLSHIM_ENV_LEVEL          "SSLSHIM_LEVEL"   /* errors | handshake | io | data */
