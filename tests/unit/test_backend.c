@@ -3,13 +3,16 @@
  * and loop windows. */
 #include "config.h"
 #include "event.h"
+#include "keylog.h"
 #include "loop.h"
+#include "rotate.h"
 #include "sha256.h"
 #include "sink.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int failures;
 
@@ -203,6 +206,76 @@ static void test_loop_window(void)
         CHECK(!loop_window_add(&w, i * 3 * s, 0, true, 5, 10, &count, &failed, &first));
 }
 
+static void test_syslog_spec(void)
+{
+    int fac;
+    char tag[48], sock[108];
+    CHECK(config_parse_syslog("syslog", &fac, tag, sizeof tag, sock, sizeof sock));
+    CHECK(fac == 1 && strcmp(tag, "sslshim") == 0 && strcmp(sock, "/dev/log") == 0);
+    CHECK(config_parse_syslog("syslog:local3:app:/run/a:b.sock", &fac, tag, sizeof tag, sock,
+                              sizeof sock));
+    CHECK(fac == 19 && strcmp(tag, "app") == 0 && strcmp(sock, "/run/a:b.sock") == 0);
+    CHECK(config_parse_syslog("syslog::x", &fac, tag, sizeof tag, sock, sizeof sock));
+    CHECK(fac == 1 && strcmp(tag, "x") == 0);
+    CHECK(!config_parse_syslog("syslog:nosuch", &fac, tag, sizeof tag, sock, sizeof sock));
+    CHECK(!config_parse_syslog("syslogx", &fac, tag, sizeof tag, sock, sizeof sock));
+}
+
+static void touch(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+static bool holds(const char *path, const char *text)
+{
+    char buf[64] = "";
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return strcmp(buf, text) == 0;
+}
+
+static void test_rotation(void)
+{
+    char dir[] = "/tmp/sslshim-unit-XXXXXX";
+    char path[256], p1[256], p2[256], p3[256];
+    if (!mkdtemp(dir)) {
+        CHECK(!"mkdtemp");
+        return;
+    }
+    snprintf(path, sizeof path, "%s/log", dir);
+    snprintf(p1, sizeof p1, "%s.1", path);
+    snprintf(p2, sizeof p2, "%s.2", path);
+    snprintf(p3, sizeof p3, "%s.3", path);
+    touch(path, "a");
+    CHECK(rotate_files(path, 2) == 0 && holds(p1, "a") && access(path, F_OK) != 0);
+    touch(path, "b");
+    CHECK(rotate_files(path, 2) == 0 && holds(p1, "b") && holds(p2, "a"));
+    touch(path, "c");
+    CHECK(rotate_files(path, 2) == 0 && holds(p1, "c") && holds(p2, "b"));
+    CHECK(access(p3, F_OK) != 0);                   /* the oldest went away */
+    touch(path, "d");
+    CHECK(rotate_files(path, 0) == 0 && access(path, F_OK) != 0);
+    unlink(p1);
+    unlink(p2);
+    rmdir(dir);
+}
+
+static void test_keylog_line(void)
+{
+    char out[64];
+    CHECK(keylog_format(out, sizeof out, "CLIENT_RANDOM ab cd") == 20);
+    CHECK(strcmp(out, "CLIENT_RANDOM ab cd\n") == 0);
+    CHECK(keylog_format(out, 8, "CLIENT_RANDOM ab cd") == 0);   /* never a partial line */
+}
+
 int main(void)
 {
     test_escaping();
@@ -212,6 +285,9 @@ int main(void)
     test_path_template();
     test_sha256();
     test_loop_window();
+    test_syslog_spec();
+    test_rotation();
+    test_keylog_line();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
