@@ -120,6 +120,7 @@ struct conn *conn_attach(SSL *s)
     c->owner_pid = getpid();
     c->created_ns = now_ns();
     c->role = -1;
+    c->ems = -1;
     /* An SSL inherits the CTX's msg callback at SSL_new and has no getter for
      * it; we remembered what the program set on the CTX.  The info callback
      * the SSL has now (set before we saw it) is the program's own. */

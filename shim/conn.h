@@ -50,6 +50,7 @@ struct conn {
     uint64_t bytes_in, bytes_out, reads, writes;   /* through interposed calls */
     uint64_t records_in, records_out;  /* application data records, any path */
     bool tls13;                    /* negotiated TLS 1.3: records are typed inside */
+    signed char ems;               /* extended_master_secret in ServerHello: 1/0, -1 unknown */
     bool app_data;
     unsigned alerts_sent, alerts_recv;
     bool fatal_alert;

@@ -17,6 +17,7 @@
 
 struct entry {
     unsigned long code;
+    const char *file_ptr;      /* OpenSSL's own string: 1.1.1 keeps the pointer */
     char file[128];
     int line;
     char func[64];
@@ -65,6 +66,7 @@ static int drain(struct entry *q)
             continue;
         struct entry *en = &q[n++];
         en->code = code;
+        en->file_ptr = file;
         copy(en->file, sizeof en->file, file);
         en->line = line;
         copy(en->func, sizeof en->func, func);
@@ -87,8 +89,10 @@ static void restore(const struct entry *q, int n)
             else
                 ossl.ERR_set_error(lib_of(en->code), reason_of(en->code), NULL);
         } else {
+            /* 1.1.1 stores the file pointer, not a copy: give back the
+             * pointer it gave us (a string in the library), never ours. */
             ossl.legacy_put_error(lib_of(en->code), (int)((en->code >> 12) & 0xFFF),
-                               reason_of(en->code), en->file, en->line);
+                                  reason_of(en->code), en->file_ptr, en->line);
             if (en->has_data)
                 ossl.legacy_add_error_data(1, en->data);
         }

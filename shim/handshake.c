@@ -156,7 +156,12 @@ void handshake_done_fields(struct ev *e, SSL *s, struct conn *c)
     ev_int(e, "code", verify);
     ev_str(e, "text", ossl.X509_verify_cert_error_string(verify));
     ev_obj_end(e);
-    ev_bool(e, "ems", ossl.SSL_ctrl(s, SSL_CTRL_GET_EXTMS_SUPPORT, 0, NULL) == 1);
+    /* TLS 1.3 has no extended master secret: its key schedule always binds
+     * the transcript.  Before 1.3, whether the ServerHello agreed to it. */
+    if (c->tls13 || c->ems < 0)
+        ev_null(e, "ems");
+    else
+        ev_bool(e, "ems", c->ems == 1);
     ktls_field(e, s);
     peer_cert_field(e, s);
     cert_field(e, "local_cert", ossl.SSL_get_certificate(s));

@@ -175,6 +175,31 @@ void trace_info_cb(const SSL *s, int where, int ret)
         prog(s, where, ret);
 }
 
+/* Whether a ServerHello carries the extended_master_secret extension (RFC
+ * 7627, type 23).  SSL_get_extms_support cannot tell while the handshake is
+ * still running, which is when handshake_done is written. */
+static int server_hello_has_ems(const unsigned char *m, size_t len)
+{
+    size_t p = 4 + 2 + 32;                       /* header, version, random */
+    if (len < p + 1)
+        return -1;
+    p += 1 + m[p];                               /* session id */
+    p += 2 + 1;                                  /* cipher suite, compression */
+    if (len < p + 2)
+        return 0;                                /* no extensions at all */
+    size_t end = p + 2 + ((size_t)m[p] << 8 | m[p + 1]);
+    if (end > len)
+        return -1;
+    for (p += 2; p + 4 <= end;) {
+        unsigned type = (unsigned)m[p] << 8 | m[p + 1];
+        size_t ext_len = (size_t)m[p + 2] << 8 | m[p + 3];
+        if (type == 23)
+            return 1;
+        p += 4 + ext_len;
+    }
+    return 0;
+}
+
 static void record_msg(struct conn *c, int write_p, int version, int content_type,
                        const void *buf, size_t len)
 {
@@ -232,7 +257,11 @@ void trace_msg_cb(int write_p, int version, int content_type, const void *buf,
     if (c && shim_on) {
         if (content_type == SSL3_RT_HEADER || content_type == SSL3_RT_INNER_CONTENT_TYPE)
             count_record(c, write_p, content_type, buf, len);
-        else if (level_on(LEVEL_HANDSHAKE))
+        else if (content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+                 ((const unsigned char *)buf)[0] == SSL3_MT_SERVER_HELLO)
+            c->ems = (signed char)server_hello_has_ems(buf, len);
+        if (content_type != SSL3_RT_HEADER && content_type != SSL3_RT_INNER_CONTENT_TYPE &&
+            level_on(LEVEL_HANDSHAKE))
             record_msg(c, write_p, version, content_type, buf, len);
     }
     errno = saved_errno;

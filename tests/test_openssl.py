@@ -69,6 +69,9 @@ class OpenSSLCommandLine(ShimTest):
         self.assertEqual(server["sni"], "localhost")
         self.assertEqual(client["client_random"], server["client_random"])
         self.assertEqual(client["cipher"], server["cipher"])
+        # extended master secret: negotiated by default before 1.3, not a 1.3 notion
+        self.assertEqual(client["ems"], None if version == "TLSv1.3" else True)
+        self.assertEqual(server["ems"], client["ems"])
 
     def test_tls13(self):
         self.check("-tls1_3", "TLSv1.3")
