@@ -9,7 +9,7 @@
 __attribute__((visibility("default"))) void sslshim_note(const char *text)
 {
     int saved_errno = errno;
-    if ((shim_ready || shim_activate()) && shim_on) {
+    if ((shim_ready[OSSL_FAMILY_3] || shim_activate(OSSL_FAMILY_3)) && shim_on) {
         struct ev e;
         record_begin(&e, SSLSHIM_EV_NOTE, NULL);
         ev_str(&e, "text", text);

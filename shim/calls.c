@@ -18,12 +18,14 @@
 #include <string.h>
 
 __thread struct thread_call thread_call __attribute__((tls_model("initial-exec")));
-bool shim_on;
 
-bool call_begin(struct call *call, SSL *s, const char *fn, uintptr_t caller)
+bool call_begin(struct call *call, struct ossl_api *api, SSL *s, const char *fn,
+                uintptr_t caller)
 {
-    if (!shim_on || thread_call.depth != 0)
+    if (!api->on || thread_call.depth != 0)
         return false;
+    call->saved_api = ossl_current;
+    ossl_current = api;
     struct conn *c = conn_of(s);
     if (!c && s) {
         int saved_errno = errno;
@@ -129,5 +131,6 @@ void call_end(struct call *call, int ret, size_t bytes, char dir, const void *bu
     }
     thread_call.depth = 0;
     thread_call.fn = NULL;
+    ossl_current = call->saved_api;
     errno = saved_errno;
 }

@@ -22,10 +22,11 @@ struct thread_call {
 extern __thread struct thread_call thread_call
     __attribute__((tls_model("initial-exec")));
 
-/* Has the shim been switched on for this process (config, exe, resolution)? */
-extern bool shim_on;
+/* Is recording on for the current OpenSSL library (config, exe, resolution)? */
+#define shim_on (ossl.on)
 
 struct call {
+    struct ossl_api *saved_api;    /* the table current before this call */
     struct conn *conn;
     SSL *ssl;
     const char *fn;
@@ -35,7 +36,8 @@ struct call {
 };
 
 /* Start recording a call; false means "just pass it through". */
-bool call_begin(struct call *call, SSL *s, const char *fn, uintptr_t caller);
+bool call_begin(struct call *call, struct ossl_api *api, SSL *s, const char *fn,
+                uintptr_t caller);
 
 /* After the real function returned `ret` (`bytes` moved; `dir` 'r' or 'w'
  * for data calls, 0 otherwise).  Restores errno as the real call left it. */

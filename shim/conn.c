@@ -21,8 +21,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int ssl_idx = -1;           /* ex_data slot of SSL: our struct conn */
-static int ctx_idx = -1;           /* ex_data slot of SSL_CTX: the program's msg callback */
 static atomic_uint_fast64_t next_id = 1;
 
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -37,6 +35,9 @@ int64_t now_ns(void)
 
 static void conn_released(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
                           long argl, void *argp);
+OSSL_TRAMPOLINES(void, conn_released, (void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+                                       long argl, void *argp),
+                 (parent, ptr, ad, idx, argl, argp))
 
 /* SSL_dup copies ex_data pointers: give the copy no conn (it gets its own at
  * its first call) instead of two SSLs sharing one. */
@@ -51,30 +52,30 @@ static int conn_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_
 
 bool conn_init(void)
 {
-    ssl_idx = ossl.CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, NULL,
-                                           conn_dup, conn_released);
-    ctx_idx = ossl.CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0, NULL, NULL,
-                                           NULL, NULL);
-    return ssl_idx >= 0 && ctx_idx >= 0;
+    ossl.ssl_idx = ossl.CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, NULL,
+                                                conn_dup, OSSL_FAMILY_FN(conn_released));
+    ossl.ctx_idx = ossl.CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0, NULL, NULL,
+                                                NULL, NULL);
+    return ossl.ssl_idx >= 0 && ossl.ctx_idx >= 0;
 }
 
 struct conn *conn_of(const SSL *s)
 {
-    if (!s || ssl_idx < 0)
+    if (!s || ossl.ssl_idx < 0)
         return NULL;
-    return ossl.SSL_get_ex_data(s, ssl_idx);
+    return ossl.SSL_get_ex_data(s, ossl.ssl_idx);
 }
 
 void conn_ctx_msg_cb_set(SSL_CTX *ctx, msg_cb_fn cb)
 {
-    if (ctx && ctx_idx >= 0)
-        ossl.SSL_CTX_set_ex_data(ctx, ctx_idx, *(void **)&cb);
+    if (ctx && ossl.ctx_idx >= 0)
+        ossl.SSL_CTX_set_ex_data(ctx, ossl.ctx_idx, *(void **)&cb);
 }
 
 static msg_cb_fn ctx_msg_cb(SSL *s)
 {
     SSL_CTX *ctx = ossl.SSL_get_SSL_CTX(s);
-    void *p = ctx && ctx_idx >= 0 ? ossl.SSL_CTX_get_ex_data(ctx, ctx_idx) : NULL;
+    void *p = ctx && ossl.ctx_idx >= 0 ? ossl.SSL_CTX_get_ex_data(ctx, ossl.ctx_idx) : NULL;
     msg_cb_fn cb;
     *(void **)&cb = p;
     return cb;
@@ -126,13 +127,14 @@ struct conn *conn_attach(SSL *s)
      * the SSL has now (set before we saw it) is the program's own. */
     c->prog_msg_cb = ctx_msg_cb(s);
     c->prog_info_cb = ossl.SSL_get_info_callback(s);
-    if (!ossl.SSL_set_ex_data(s, ssl_idx, c)) {
+    c->api = ossl_current;
+    if (!ossl.SSL_set_ex_data(s, ossl.ssl_idx, c)) {
         free(c);
         return NULL;
     }
     keylog_attach(ossl.SSL_get_SSL_CTX(s));
-    ossl.SSL_set_info_callback(s, trace_info_cb);
-    ossl.SSL_set_msg_callback(s, trace_msg_cb);
+    ossl.SSL_set_info_callback(s, trace_info_cb[ossl.family]);
+    ossl.SSL_set_msg_callback(s, trace_msg_cb[ossl.family]);
 
     pthread_mutex_lock(&conns_lock);
     c->next = live;

@@ -33,6 +33,7 @@ struct flight_ring;
 struct conn {
     uint64_t id;
     SSL *ssl;
+    struct ossl_api *api;              /* the OpenSSL library this SSL belongs to */
     pid_t owner_pid;               /* the process that created it */
     int64_t created_ns;            /* CLOCK_MONOTONIC */
 

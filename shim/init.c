@@ -26,10 +26,11 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
-__thread bool shim_ready __attribute__((tls_model("initial-exec")));
+__thread bool shim_ready[2] __attribute__((tls_model("initial-exec")));
 
-static pthread_once_t activate_once = PTHREAD_ONCE_INIT;
-static bool libssl_found;
+static pthread_once_t process_once = PTHREAD_ONCE_INIT;
+static pthread_once_t family_once[OSSL_FAMILIES] = { PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT };
+static bool family_found[OSSL_FAMILIES];
 
 static const char *env(const char *name) { return getenv(name); }
 
@@ -70,42 +71,65 @@ static void atfork_child(void)
     stack_atfork_child();
 }
 
-static void activate(void)
+/* Once per process: settings, facts, fork handlers. */
+static void activate_process(void)
 {
     int saved_errno = errno;
-    bool found = ossl_resolve();
-    if (!found) {
-        say("cannot find the program's libssl; passing calls through unrecorded");
-    } else if (!config.disabled) {
+    if (!config.disabled) {
         for (unsigned i = 0; i < config.n_warnings; i++)
             say(config.warnings[i]);
         process_gather();
         valgrind_init();
         shim_pid = getpid();
-        if (conn_init() && keylog_init()) {
-            pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-            shim_on = true;
-        } else {
-            say("OpenSSL refused an ex_data index; passing calls through unrecorded");
-        }
+        pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     }
-    libssl_found = found;
-    valgrind_publish(&activate_once);
     errno = saved_errno;
 }
 
-bool shim_activate(void)
+/* Once per OpenSSL family: its functions and ex_data slots. */
+static void activate_family(int family)
 {
-    pthread_once(&activate_once, activate);
-    valgrind_acquire(&activate_once);
-    shim_ready = libssl_found;
-    return shim_ready;
+    int saved_errno = errno;
+    struct ossl_api *saved = ossl_current;
+    bool found = ossl_resolve(family);
+    ossl_current = &ossl_libs[family];
+    if (!found) {
+        say("cannot find the program's libssl; passing calls through unrecorded");
+    } else if (!config.disabled) {
+        if (conn_init() && keylog_init())
+            ossl.on = true;
+        else
+            say("OpenSSL refused an ex_data index; passing calls through unrecorded");
+    }
+    family_found[family] = found;
+    ossl_current = saved;
+    valgrind_publish(&family_once[family]);
+    errno = saved_errno;
+}
+
+static void activate_3(void) { activate_family(OSSL_FAMILY_3); }
+static void activate_1_1(void) { activate_family(OSSL_FAMILY_1_1); }
+
+bool shim_activate(int family)
+{
+    pthread_once(&process_once, activate_process);
+    pthread_once(&family_once[family], family == OSSL_FAMILY_3 ? activate_3 : activate_1_1);
+    valgrind_acquire(&family_once[family]);
+    shim_ready[family] = family_found[family];
+    return shim_ready[family];
+}
+
+static void end_family(struct ossl_api *api)
+{
+    ossl_current = api;
+    if (ossl.on)
+        conns_end_all();
 }
 
 __attribute__((destructor)) static void shim_unload(void)
 {
     int saved_errno = errno;
-    if (shim_on)
-        conns_end_all();
+    for (int f = 0; f < OSSL_FAMILIES; f++)
+        end_family(&ossl_libs[f]);
     errno = saved_errno;
 }

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int ctx_idx = -1;          /* ex_data slot of SSL_CTX: the program's callback */
 static int fd = -1;
 static pthread_once_t open_once = PTHREAD_ONCE_INIT;
 
@@ -20,8 +19,9 @@ bool keylog_init(void)
 {
     if (!keylog_enabled())
         return true;
-    ctx_idx = ossl.CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0, NULL, NULL, NULL, NULL);
-    return ctx_idx >= 0;
+    ossl.keylog_idx = ossl.CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0, NULL, NULL,
+                                                   NULL, NULL);
+    return ossl.keylog_idx >= 0;
 }
 
 static void open_keylog(void)
@@ -45,18 +45,18 @@ size_t keylog_format(char *out, size_t size, const char *line)
 keylog_cb_fn keylog_program_cb(SSL_CTX *ctx)
 {
     keylog_cb_fn cb;
-    void *p = ctx && ctx_idx >= 0 ? ossl.SSL_CTX_get_ex_data(ctx, ctx_idx) : NULL;
+    void *p = ctx && ossl.keylog_idx >= 0 ? ossl.SSL_CTX_get_ex_data(ctx, ossl.keylog_idx) : NULL;
     *(void **)&cb = p;
     return cb;
 }
 
 static void keep_program_cb(SSL_CTX *ctx, keylog_cb_fn cb)
 {
-    if (ctx && ctx_idx >= 0)
-        ossl.SSL_CTX_set_ex_data(ctx, ctx_idx, *(void **)&cb);
+    if (ctx && ossl.keylog_idx >= 0)
+        ossl.SSL_CTX_set_ex_data(ctx, ossl.keylog_idx, *(void **)&cb);
 }
 
-static void shim_keylog_cb(const SSL *s, const char *line)
+static void shim_keylog(const SSL *s, const char *line)
 {
     char buf[1024];
     int saved_errno = errno;
@@ -70,9 +70,12 @@ static void shim_keylog_cb(const SSL *s, const char *line)
         prog(s, line);
 }
 
+OSSL_TRAMPOLINES(void, shim_keylog, (const SSL *s, const char *line), (s, line))
+#define shim_keylog_cb OSSL_FAMILY_FN(shim_keylog)
+
 void keylog_attach(SSL_CTX *ctx)
 {
-    if (!keylog_enabled() || !ctx || ctx_idx < 0)
+    if (!keylog_enabled() || !ctx || ossl.keylog_idx < 0)
         return;
     keylog_cb_fn now = ossl.SSL_CTX_get_keylog_callback(ctx);
     if (now == shim_keylog_cb)

@@ -16,11 +16,14 @@
 #include <stdio.h>
 #include <string.h>
 
-struct ossl ossl;
+struct ossl_api ossl_libs[OSSL_FAMILIES];
+__thread struct ossl_api *ossl_current __attribute__((tls_model("initial-exec"))) = &ossl_libs[0];
 
-static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
-static bool resolved_ok;
-static const char *run_time_version;
+/* The symbol version of SSL_new that marks each family's libssl. */
+static const char *const family_version[OSSL_FAMILIES] = { "OPENSSL_3.0.0", "OPENSSL_1_1_0" };
+
+static pthread_once_t resolve_once[OSSL_FAMILIES] = { PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT };
+static bool resolved_ok[OSSL_FAMILIES];
 
 static bool is_ours(const void *addr)
 {
@@ -44,37 +47,62 @@ static int collect_object(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
-/* An object already loaded (RTLD_NOLOAD) whose lookup scope defines SSL_new,
- * not counting us.  dlopen is called after dl_iterate_phdr returns, never
- * inside its callback, which runs with the loader's lock held. */
-static void *find_loaded_libssl(void)
+/* SSL_new as `version` defines it (any version if NULL) in h's scope. */
+static void *find_ssl_new(void *h, const char *version)
+{
+    void *sym = version ? dlvsym(h, "SSL_new", version) : dlsym(h, "SSL_new");
+    return sym && !is_ours(sym) ? sym : NULL;
+}
+
+/* A handle of the object that defines sym. */
+static void *handle_of(void *sym)
+{
+    Dl_info info;
+    if (!sym || !dladdr(sym, &info) || !info.dli_fname)
+        return NULL;
+    return dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+}
+
+/* An object already loaded (RTLD_NOLOAD) whose lookup scope defines SSL_new
+ * with that version, not counting us.  dlopen is called after
+ * dl_iterate_phdr returns, never inside its callback, which runs with the
+ * loader's lock held. */
+static void *find_loaded_libssl(const char *version)
 {
     static struct object_list list;     /* large: keep it off the caller's stack */
+    static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
+    void *found = NULL;
+    pthread_mutex_lock(&list_lock);
     list.n = 0;
     dl_iterate_phdr(collect_object, &list);
-    for (int i = 0; i < list.n; i++) {
+    for (int i = 0; i < list.n && !found; i++) {
         void *h = dlopen(list.names[i], RTLD_LAZY | RTLD_NOLOAD);
         if (!h)
             continue;
-        void *sym = dlsym(h, "SSL_new");
-        if (sym && !is_ours(sym))
-            return h;
+        found = handle_of(find_ssl_new(h, version));
         dlclose(h);
     }
-    return NULL;
+    pthread_mutex_unlock(&list_lock);
+    return found;
 }
 
-/* A handle whose scope starts at the real libssl. */
-static void *libssl_handle(void)
+/* A handle whose scope starts at the real libssl of the family: the usual
+ * case is the global scope after us (RTLD_NEXT); a libssl a module loaded
+ * with RTLD_LOCAL (Python's _ssl) is found among the loaded objects.  The
+ * 3.x family also takes a libssl without symbol versions (a private build),
+ * which callers reach through our default-version wrappers. */
+static void *libssl_handle(int family)
 {
-    Dl_info info;
-    void *sym = dlsym(RTLD_NEXT, "SSL_new");
-    if (sym && !is_ours(sym) && dladdr(sym, &info) && info.dli_fname) {
-        void *h = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
-        if (h)
-            return h;
+    const char *version = family_version[family];
+    void *h = handle_of(find_ssl_new(RTLD_NEXT, version));
+    if (!h)
+        h = find_loaded_libssl(version);
+    if (!h && family == OSSL_FAMILY_3) {
+        h = handle_of(find_ssl_new(RTLD_NEXT, NULL));
+        if (!h)
+            h = find_loaded_libssl(NULL);
     }
-    return find_loaded_libssl();
+    return h;
 }
 
 static void *lookup(void *h, const char *name)
@@ -83,14 +111,18 @@ static void *lookup(void *h, const char *name)
     return is_ours(sym) ? NULL : sym;   /* never call ourselves back */
 }
 
-static void resolve(void)
+static bool resolve_into(struct ossl_api *api, int family)
 {
-    void *h = libssl_handle();
+    void *h = libssl_handle(family);
     bool ok = h != NULL;
     if (!h)
-        return;
+        return false;
+    struct ossl_api *saved = ossl_current;
+    ossl_current = api;
+    api->family = family;
+    api->ssl_idx = api->ctx_idx = api->keylog_idx = -1;
 
-#define X(name) ok &= (*(void **)&ossl.name = lookup(h, #name)) != NULL;
+#define X(name, v11) ok &= (*(void **)&ossl.name = lookup(h, #name)) != NULL;
 #include "interposed.def"
 #undef X
 #define R(name) ok &= (*(void **)&ossl.name = lookup(h, #name)) != NULL;
@@ -111,15 +143,19 @@ static void resolve(void)
         snprintf(ossl.libssl_path, sizeof ossl.libssl_path, "%s", info.dli_fname);
     if (ossl.OpenSSL_version_num) {
         ossl.v3 = ossl.OpenSSL_version_num() >= 0x30000000UL;
-        run_time_version = ossl.OpenSSL_version(OPENSSL_VERSION);
+        ossl.version = ossl.OpenSSL_version(OPENSSL_VERSION);
     }
-    resolved_ok = ok;
+    ossl_current = saved;
+    return ok;
 }
 
-bool ossl_resolve(void)
+static void resolve_3(void) { resolved_ok[OSSL_FAMILY_3] = resolve_into(&ossl_libs[0], OSSL_FAMILY_3); }
+static void resolve_1_1(void) { resolved_ok[OSSL_FAMILY_1_1] = resolve_into(&ossl_libs[1], OSSL_FAMILY_1_1); }
+
+bool ossl_resolve(int family)
 {
-    pthread_once(&resolve_once, resolve);
-    return resolved_ok;
+    pthread_once(&resolve_once[family], family == OSSL_FAMILY_3 ? resolve_3 : resolve_1_1);
+    return resolved_ok[family];
 }
 
-const char *ossl_version(void) { return run_time_version; }
+const char *ossl_version(void) { return ossl.version; }

@@ -3,7 +3,15 @@
  * The shim has no link-time dependency on libssl or libcrypto: their headers
  * give us types and prototypes only.  Every pointer is typed with
  * __typeof__(&name) so a call through it is checked against OpenSSL's own
- * prototype. */
+ * prototype.
+ *
+ * One process may hold two OpenSSL libraries (a program linked to 3.x that
+ * dlopens a module linked to 1.1.1, or the reverse).  They are told apart by
+ * symbol version: 3.x exports its functions as OPENSSL_3.0.0, 1.1.x as
+ * OPENSSL_1_1_0/OPENSSL_1_1_1, and the shim exports its wrappers under both,
+ * so each caller reaches the wrapper of its own family, which uses that
+ * family's table (struct ossl_api).  `ossl` names the table of the library the
+ * current thread is working with: set by each wrapper and each callback. */
 #ifndef SHIM_OPENSSL_H
 #define SHIM_OPENSSL_H
 
@@ -20,8 +28,8 @@ typedef void (*err_put_error_fn)(int, int, int, const char *, int);
 typedef void (*err_add_error_data_fn)(int, ...);
 typedef const char *(*get0_group_name_fn)(SSL *);   /* 3.2+ */
 
-struct ossl {
-#define X(name) __typeof__(&name) name; /* NOLINT(bugprone-macro-parentheses) */
+struct ossl_api {
+#define X(name, v11) __typeof__(&name) name; /* NOLINT(bugprone-macro-parentheses) */
 #include "interposed.def"
 #undef X
 #define R(name) __typeof__(&name) name; /* NOLINT(bugprone-macro-parentheses) */
@@ -36,15 +44,49 @@ struct ossl {
     get0_group_name_fn SSL_get0_group_name;
     bool v3;                 /* run-time library is 3.x: error codes packed the 3.x way */
     char libssl_path[512];
+    const char *version;     /* OpenSSL_version(OPENSSL_VERSION), NULL if unresolved */
+    int family;              /* OSSL_FAMILY_* */
+    int ssl_idx, ctx_idx, keylog_idx;   /* our ex_data slots in this library */
+    bool on;                 /* recording: settings allow it and the slots exist */
 };
 
-extern struct ossl ossl;
+enum { OSSL_FAMILY_3 = 0, OSSL_FAMILY_1_1 = 1, OSSL_FAMILIES = 2 };
 
-/* Resolve everything once; true when the required functions were all found.
- * Safe to call from any thread, any number of times. */
-bool ossl_resolve(void);
+extern struct ossl_api ossl_libs[OSSL_FAMILIES];
+extern __thread struct ossl_api *ossl_current __attribute__((tls_model("initial-exec")));
+#define ossl (*ossl_current)
 
-/* The run-time OpenSSL version string, or NULL before resolution. */
+/* Callbacks that OpenSSL calls get one entry point per family: each makes
+ * its family's table current for the duration (callbacks may nest inside a
+ * call into the other family). */
+#define OSSL_TRAMPOLINES(ret, name, params, args)                                \
+    static ret name##_family3 params                                             \
+    {                                                                            \
+        struct ossl_api *saved = ossl_current;                                       \
+        ossl_current = &ossl_libs[OSSL_FAMILY_3];                                \
+        OSSL_RETURN_##ret name args;                                             \
+        ossl_current = saved;                                                    \
+        OSSL_RESULT_##ret;                                                       \
+    }                                                                            \
+    static ret name##_family11 params                                            \
+    {                                                                            \
+        struct ossl_api *saved = ossl_current;                                       \
+        ossl_current = &ossl_libs[OSSL_FAMILY_1_1];                              \
+        OSSL_RETURN_##ret name args;                                             \
+        ossl_current = saved;                                                    \
+        OSSL_RESULT_##ret;                                                       \
+    }
+#define OSSL_RETURN_void
+#define OSSL_RESULT_void
+#define OSSL_RETURN_int int result =
+#define OSSL_RESULT_int return result
+#define OSSL_FAMILY_FN(name) (ossl.family == OSSL_FAMILY_3 ? name##_family3 : name##_family11)
+
+/* Resolve a family's table once; true when the required functions were all
+ * found.  Safe to call from any thread, any number of times. */
+bool ossl_resolve(int family);
+
+/* The run-time OpenSSL version string of the current table, or NULL. */
 const char *ossl_version(void);
 
 #endif

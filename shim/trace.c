@@ -160,7 +160,7 @@ static void record_info(struct conn *c, const SSL *s, int where, int ret)
         on_handshake_done(c, s);
 }
 
-void trace_info_cb(const SSL *s, int where, int ret)
+static void trace_info(const SSL *s, int where, int ret)
 {
     int saved_errno = errno;
     struct conn *c = conn_of(s);
@@ -249,8 +249,8 @@ static void count_record(struct conn *c, int write_p, int content_type, const vo
         c->records_in++;
 }
 
-void trace_msg_cb(int write_p, int version, int content_type, const void *buf,
-                  size_t len, SSL *s, void *arg)
+static void trace_msg(int write_p, int version, int content_type, const void *buf,
+                      size_t len, SSL *s, void *arg)
 {
     int saved_errno = errno;
     struct conn *c = conn_of(s);
@@ -268,3 +268,13 @@ void trace_msg_cb(int write_p, int version, int content_type, const void *buf,
     if (c && c->prog_msg_cb)
         c->prog_msg_cb(write_p, version, content_type, buf, len, s, arg);
 }
+
+OSSL_TRAMPOLINES(void, trace_info, (const SSL *s, int where, int ret), (s, where, ret))
+OSSL_TRAMPOLINES(void, trace_msg, (int write_p, int version, int content_type, const void *buf,
+                                   size_t len, SSL *s, void *arg),
+                 (write_p, version, content_type, buf, len, s, arg))
+
+void (*const trace_info_cb[OSSL_FAMILIES])(const SSL *, int, int) = {
+    trace_info_family3, trace_info_family11 };
+void (*const trace_msg_cb[OSSL_FAMILIES])(int, int, int, const void *, size_t, SSL *, void *) = {
+    trace_msg_family3, trace_msg_family11 };

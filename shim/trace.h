@@ -10,8 +10,10 @@
 
 #include "openssl.h"
 
-void trace_info_cb(const SSL *s, int where, int ret);
-void trace_msg_cb(int write_p, int version, int content_type, const void *buf,
-                  size_t len, SSL *s, void *arg);
+/* One entry point per OpenSSL family (see openssl.h). */
+extern void (*const trace_info_cb[OSSL_FAMILIES])(const SSL *s, int where, int ret);
+extern void (*const trace_msg_cb[OSSL_FAMILIES])(int write_p, int version, int content_type,
+                                                 const void *buf, size_t len, SSL *s,
+                                                 void *arg);
 
 #endif

@@ -8,9 +8,13 @@ import subprocess
 from lib import ROOT, SHIM, ShimTest, certs, logs, plain_env, run
 
 
-def interposed_names():
+def interposed_table():
     with open(os.path.join(ROOT, "shim", "interposed.def")) as f:
-        return {m.group(1) for m in re.finditer(r"^X\((\w+)\)", f.read(), re.M)}
+        return re.findall(r"^X\((\w+), (\w+)\)", f.read(), re.M)
+
+
+def interposed_names():
+    return {name for name, _ in interposed_table()}
 
 
 class Rules(ShimTest):
@@ -23,9 +27,17 @@ class Rules(ShimTest):
             self.assertNotRegex(lib, r"libssl|libcrypto|libunwind", needed)
 
     def test_exports_exactly_the_interposed_functions_and_api(self):
+        """Each interposed function under OpenSSL 3's version (the default)
+        and 1.1's, the public API under its own, nothing else."""
         out = run(["nm", "-D", "--defined-only", SHIM], universal_newlines=True, check=True).stdout
-        exported = {line.split()[-1] for line in out.splitlines() if line.strip()}
-        self.assertEqual(exported, interposed_names() | {"sslshim_note"})
+        rows = [line.split() for line in out.splitlines() if line.strip()]
+        exported = {r[-1] for r in rows if r[1] != "A"}
+        versions = {r[-1] for r in rows if r[1] == "A"}
+        expected = {"sslshim_note@@SSLSHIM_1"}
+        for name, v11 in interposed_table():
+            expected |= {name + "@@OPENSSL_3.0.0", name + "@" + v11}
+        self.assertEqual(exported, expected)
+        self.assertEqual(versions, {"OPENSSL_1_1_0", "OPENSSL_1_1_1", "OPENSSL_3.0.0", "SSLSHIM_1"})
 
     def test_every_interposed_function_is_exported_with_the_same_name_as_libssl(self):
         libssl = "/usr/lib/x86_64-linux-gnu/libssl.so.3"

@@ -1,0 +1,155 @@
+/* hooks_family.h — the exported wrappers of one OpenSSL family; included by
+ * hooks.c once per family with FAMILY (OSSL_FAMILY_*) and HOOK(name) (the
+ * wrapper's local name, exported under the family's symbol version) defined.
+ *
+ * Each wrapper has OpenSSL's own prototype, calls the real function of its
+ * family and returns its result unchanged.  Recording happens in calls.c
+ * and, for everything inside a handshake, in the callbacks of trace.c. */
+
+#define API (&ossl_libs[FAMILY])
+
+EXPORT int HOOK(SSL_do_handshake)(SSL *s) { CONTROL_CALL(SSL_do_handshake, s); }
+EXPORT int HOOK(SSL_connect)(SSL *s) { CONTROL_CALL(SSL_connect, s); }
+EXPORT int HOOK(SSL_accept)(SSL *s) { CONTROL_CALL(SSL_accept, s); }
+
+EXPORT int HOOK(SSL_shutdown)(SSL *s)
+{
+    ENSURE(-1);
+    struct call call;
+    if (!call_begin(&call, API, s, "SSL_shutdown", CALLER))
+        return API->SSL_shutdown(s);
+    /* 0 means "close_notify sent, the peer's not seen yet": not a failure. */
+    call.zero_ok = true;
+    int ret = API->SSL_shutdown(s);
+    call_end(&call, ret, 0, 0, NULL);
+    return ret;
+}
+
+EXPORT int HOOK(SSL_read)(SSL *s, void *buf, int num) { INT_IO_CALL(SSL_read, 'r', s, buf, num); }
+EXPORT int HOOK(SSL_peek)(SSL *s, void *buf, int num) { INT_IO_CALL(SSL_peek, 'p', s, buf, num); }
+
+EXPORT int HOOK(SSL_write)(SSL *s, const void *buf, int num)
+{
+    CHECK_DEFINED("SSL_write", buf, num > 0 ? (size_t)num : 0);
+    INT_IO_CALL(SSL_write, 'w', s, buf, num);
+}
+
+EXPORT int HOOK(SSL_read_ex)(SSL *s, void *buf, size_t num, size_t *done)
+{
+    EX_IO_CALL(SSL_read_ex, 'r', s, buf, num, done);
+}
+
+EXPORT int HOOK(SSL_peek_ex)(SSL *s, void *buf, size_t num, size_t *done)
+{
+    EX_IO_CALL(SSL_peek_ex, 'p', s, buf, num, done);
+}
+
+EXPORT int HOOK(SSL_write_ex)(SSL *s, const void *buf, size_t num, size_t *done)
+{
+    CHECK_DEFINED("SSL_write_ex", buf, num);
+    EX_IO_CALL(SSL_write_ex, 'w', s, buf, num, done);
+}
+
+EXPORT SSL *HOOK(SSL_new)(SSL_CTX *ctx)
+{
+    ENSURE(NULL);
+    SSL *s = API->SSL_new(ctx);
+    if (s && API->on) {
+        int saved_errno = errno;
+        struct ossl_api *saved = ossl_current;
+        ossl_current = API;
+        conn_attach(s);
+        ossl_current = saved;
+        errno = saved_errno;
+    }
+    return s;
+}
+
+EXPORT void HOOK(SSL_free)(SSL *s)
+{
+    ENSURE_VOID();
+    /* conn_end happens in the ex_data free callback, inside the real call;
+     * marking the call lets its stacks start at the program's frame. */
+    if (!API->on || thread_call.depth != 0) {
+        API->SSL_free(s);
+        return;
+    }
+    thread_call.depth = 1;
+    thread_call.fn = "SSL_free";
+    thread_call.caller = CALLER;
+    API->SSL_free(s);
+    thread_call.depth = 0;
+    thread_call.fn = NULL;
+}
+
+/* ---- callbacks: ours stay installed; the program's are kept and chained ---- */
+
+EXPORT void HOOK(SSL_set_info_callback)(SSL *s, info_cb_fn cb)
+{
+    ENSURE_VOID();
+    WITH_API(struct conn *c = API->on ? conn_of(s) : NULL);
+    if (c)
+        c->prog_info_cb = cb;
+    else
+        API->SSL_set_info_callback(s, cb);
+}
+
+EXPORT info_cb_fn HOOK(SSL_get_info_callback)(const SSL *s)
+{
+    ENSURE(NULL);
+    WITH_API(struct conn *c = API->on ? conn_of(s) : NULL);
+    return c ? c->prog_info_cb : API->SSL_get_info_callback(s);
+}
+
+EXPORT void HOOK(SSL_CTX_set_info_callback)(SSL_CTX *ctx, info_cb_fn cb)
+{
+    ENSURE_VOID();
+    API->SSL_CTX_set_info_callback(ctx, cb);   /* ours chain to it at call time */
+}
+
+EXPORT info_cb_fn HOOK(SSL_CTX_get_info_callback)(SSL_CTX *ctx)
+{
+    ENSURE(NULL);
+    return API->SSL_CTX_get_info_callback(ctx);
+}
+
+EXPORT void HOOK(SSL_set_msg_callback)(SSL *s, msg_cb_fn cb)
+{
+    ENSURE_VOID();
+    WITH_API(struct conn *c = API->on ? conn_of(s) : NULL);
+    if (c)
+        c->prog_msg_cb = cb;
+    else
+        API->SSL_set_msg_callback(s, cb);
+}
+
+EXPORT void HOOK(SSL_CTX_set_keylog_callback)(SSL_CTX *ctx, keylog_cb_fn cb)
+{
+    ENSURE_VOID();
+    if (API->on && keylog_enabled()) {
+        WITH_API(keylog_program_sets(ctx, cb));   /* ours is installed; it calls this one */
+    } else {
+        API->SSL_CTX_set_keylog_callback(ctx, cb);
+    }
+}
+
+EXPORT keylog_cb_fn HOOK(SSL_CTX_get_keylog_callback)(const SSL_CTX *ctx)
+{
+    ENSURE(NULL);
+    if (API->on && keylog_enabled()) {
+        WITH_API(keylog_cb_fn cb = keylog_program_cb((SSL_CTX *)ctx));
+        return cb;
+    }
+    return API->SSL_CTX_get_keylog_callback(ctx);
+}
+
+EXPORT void HOOK(SSL_CTX_set_msg_callback)(SSL_CTX *ctx, msg_cb_fn cb)
+{
+    ENSURE_VOID();
+    API->SSL_CTX_set_msg_callback(ctx, cb);
+    if (API->on) {
+        WITH_API(conn_ctx_msg_cb_set(ctx, cb));
+    }
+}
+
+#undef API
