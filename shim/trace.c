@@ -71,6 +71,9 @@ static void on_handshake_start(struct conn *c, const SSL *s)
     ev_uint(&e, "n", c->handshakes);
     ev_uint(&e, "attempt", attempt);
     ev_str(&e, "entry", thread_call.fn);
+    /* Which OpenSSL runs this connection: a process may hold two. */
+    ev_str(&e, "openssl", ossl.version);
+    ev_str(&e, "libssl", ossl.libssl_path[0] ? ossl.libssl_path : NULL);
     if (config.stacks >= STACKS_HANDSHAKE)
         stack_record(&e, c, false);
     record(&e);

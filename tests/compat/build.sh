@@ -79,6 +79,7 @@ set_status() { mkdir -p "$CACHE/$1"; echo "$2" >"$CACHE/$1/status"; }
 # The URI and keyring of the system's own Debian mirror: the first enabled
 # `deb` entry (deb822 .sources or one-line .list) for this system's codename.
 system_mirror() {
+    # shellcheck disable=SC1091
     codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
     [ -n "$codename" ] || return 0
     for f in /etc/apt/sources.list.d/*.sources; do
@@ -219,7 +220,7 @@ build_openssl() {   # SLOT
     dir="$CACHE/$s"
     p="$dir/install"
     want=$(field "$s" 3)
-    dsc=$(ls "$dir"/deb/openssl_*.dsc | head -n 1)
+    dsc=$(find "$dir/deb" -name 'openssl_*.dsc' | head -n 1)
     debver=$(sed -n 's/^Version: //p' "$dsc" | head -n 1)
     case "$debver" in
         "$want"*) ;;
@@ -265,7 +266,7 @@ cc_if_stale() {
     stale=0
     [ -e "$out" ] || stale=1
     while [ "$1" != "--" ]; do
-        [ "$1" -nt "$out" ] && stale=1
+        [ -n "$(find "$1" -newer "$out" 2>/dev/null)" ] && stale=1
         shift
     done
     shift
@@ -291,13 +292,13 @@ build_fixtures() {   # SLOT
 build_probe() {   # SLOT|system
     deps="$HERE/errq_probe.c $FIX/common.c $FIX/common.h"
     [ "$1" = system ] || deps="$deps $CACHE/$1/stamp"
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086,SC2046  # word lists on purpose
     cc_if_stale "$CACHE/$1/tests/errq_probe" $deps -- \
         $CC $FIX_CFLAGS $(flags_of "$1") -I"$FIX" "$HERE/errq_probe.c" "$FIX/common.c" \
         -lssl -lcrypto -lpthread
     deps="$HERE/dual_conn.c $HERE/dual_conn.h"
     [ "$1" = system ] || deps="$deps $CACHE/$1/stamp"
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086,SC2046
     cc_if_stale "$CACHE/$1/tests/dual_module.so" $deps -- \
         $CC $FIX_CFLAGS -fPIC -shared -DDUAL_MODULE $(flags_of "$1") "$HERE/dual_conn.c" \
         -lssl -lcrypto
@@ -318,11 +319,11 @@ build_dual() {   # MAIN MODULE
     d="$CACHE/dual/$1+$2"
     deps="$HERE/dual_main.c $HERE/dual_conn.c $HERE/dual_conn.h"
     for s in "$1" "$2"; do [ "$s" = system ] || deps="$deps $CACHE/$s/stamp"; done
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086,SC2046
     cc_if_stale "$d/dual_main" $deps -- \
         $CC $FIX_CFLAGS $(flags_of "$1") "$HERE/dual_main.c" "$HERE/dual_conn.c" \
         -lssl -lcrypto -ldl -lpthread
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086,SC2046
     cc_if_stale "$d/dual_module.so" $deps -- \
         $CC $FIX_CFLAGS -fPIC -shared -DDUAL_MODULE $(flags_of "$2") "$HERE/dual_conn.c" \
         -lssl -lcrypto
@@ -367,6 +368,7 @@ done
 # The system's OpenSSL: its fixtures are the top-level Makefile's (build/tests);
 # the probe is ours.
 mkdir -p "$CACHE/system"
+# shellcheck disable=SC2086
 if ! { build_probe system &&
        cc_if_stale "$CACHE/late_main" "$HERE/late_main.c" "$HERE/dual_conn.h" -- \
            $CC $FIX_CFLAGS "$HERE/late_main.c" -ldl; } >"$CACHE/system/fixtures.log" 2>&1; then
@@ -383,7 +385,7 @@ newer=$(slots_all | awk '$1 !~ /^1\./' | tail -n 1)
 for pair in "system 1.1.1" "1.1.1 $newer"; do
     # shellcheck disable=SC2086
     set -- $pair
-    [ $# = 2 ] && ok "$1" && ok "$2" || continue
+    if [ $# != 2 ] || ! ok "$1" || ! ok "$2"; then continue; fi
     if ! build_dual "$1" "$2" >"$CACHE/dual-build.log" 2>&1; then
         say "FAILED: compiling the two-versions test $1+$2:"
         tail -n 25 "$CACHE/dual-build.log" | sed 's/^/    /'

@@ -11,8 +11,11 @@ system OpenSSL:
                                       (as tests/test_openssl.py); the cipher and
                                       group are the ones s_client prints
   ems_tls12                           handshake_done.ems is what s_client prints
+  keylog_tls13, keylog_tls12          SSLSHIM_KEYLOG gets what s_client's own
+                                      -keylogfile gets, and that still gets it all
   bad_record_mac_tls13, _tls12       one flipped byte through corrupt_proxy
                                       (as tests/test_failures.py)
+  reconnect_loop, renegotiation       the loops of tests/test_failures.py
   error_queue                         callback_check's output is the same with
                                       and without the shim (as tests/test_behaviour.py)
   error_queue_after_return            errq_probe's too, after it overwrote the stack
@@ -94,8 +97,9 @@ def runtime_version(openssl, env):
 class Target:
     """One OpenSSL version: where its binaries, test programs and libssl are."""
 
-    def __init__(self, name, prefix=None, upstream=None, status="ok"):
+    def __init__(self, name, prefix=None, upstream=None, status="ok", label="system"):
         self.name = name
+        self.label = label
         self.status = status
         self.upstream = upstream
         if prefix is None:                       # the system's OpenSSL
@@ -154,8 +158,7 @@ class Target:
 
 
 def targets(wanted):
-    out = [Target("3.0")]
-    out[0].label = "system"
+    out = [Target("3.0")]          # Debian 12's own OpenSSL
     for row in read_versions():
         d = os.path.join(CACHE, row["slot"])
         try:
@@ -163,9 +166,7 @@ def targets(wanted):
                 status = f.read().strip()
         except OSError:
             status = "fail: not built (run sh tests/compat/build.sh)"
-        t = Target(row["slot"], d, row["upstream"], status)
-        t.label = row["release"]
-        out.append(t)
+        out.append(Target(row["slot"], d, row["upstream"], status, row["release"]))
     if wanted:
         unknown = set(wanted) - {t.name for t in out}
         if unknown:
@@ -412,6 +413,50 @@ def check_group(c, cl, sv, s_client_out):
            "%s handshake_done.group %r, s_client says %r" % (role, g, shown.group(0)))
 
 
+# -- the key log: SSL_CTX_set_keylog_callback (1.1.1+), chained -----------------
+
+def keylog(c, flag):
+    """SSLSHIM_KEYLOG gets the secrets of the connection while s_client's own
+    -keylogfile (the program's callback) still gets every line it gets
+    without the shim."""
+    t = c.t
+    cert = certs()
+    files = []
+    for shim in (False, True):
+        server = c.start([t.openssl, "s_server", "-accept", "127.0.0.1:0", "-cert",
+                          cert["server.pem"], "-key", cert["server.key"], "-www", "-naccept", "1",
+                          flag], t.plain_env())
+        port = int(server.wait_for(r"ACCEPT 127\.0\.0\.1:(\d+)").group(1))
+        app = os.path.join(c.tmp, "app-%d.keys" % shim)
+        shim_keys = os.path.join(c.tmp, "shim.keys")
+        env = c.env(SSLSHIM_KEYLOG=shim_keys) if shim else t.plain_env()
+        r = c.run([t.openssl, "s_client", "-connect", "127.0.0.1:%d" % port, flag, "-CAfile",
+                   cert["ca.pem"], "-servername", "localhost", "-ign_eof", "-keylogfile", app],
+                  env, input=REQUEST, stdin=None)
+        eq(r.returncode, 0, "s_client exit status; stderr: %s"
+           % r.stderr.decode(errors="replace")[-1500:])
+        c.server_exit(server)
+        with open(app) as f:
+            files.append([l.split()[0] for l in f if l.strip() and not l.startswith("#")])
+    plain_labels, app_labels = files
+    ok(plain_labels, "s_client's own key log is empty")
+    eq(app_labels, plain_labels, "the labels s_client's own -keylogfile got, with the shim")
+    shim_keys = os.path.join(c.tmp, "shim.keys")
+    ok(os.path.exists(shim_keys), "SSLSHIM_KEYLOG was not written")
+    eq(oct(os.stat(shim_keys).st_mode & 0o777), "0o600", "SSLSHIM_KEYLOG mode")
+    with open(shim_keys) as f:
+        shim_lines = [l.rstrip("\n") for l in f if l.strip()]
+    with open(os.path.join(c.tmp, "app-1.keys")) as f:
+        app_lines = [l.rstrip("\n") for l in f if l.strip() and not l.startswith("#")]
+    eq(sorted(shim_lines), sorted(app_lines), "SSLSHIM_KEYLOG lines vs s_client's -keylogfile")
+    done = events(c.all_events(), "handshake_done")
+    eq(len(done), 1, "handshake_done count")
+    randoms = {l.split()[1] for l in shim_lines}
+    eq({x.lower() for x in randoms}, {done[0]["client_random"]},
+       "the key log's client random vs handshake_done.client_random")
+    c.note("%d lines: %s" % (len(shim_lines), sorted({l.split()[0] for l in shim_lines})))
+
+
 # -- bad_record_mac through the corrupting proxy ------------------------------
 
 def corrupted(c, version):
@@ -465,6 +510,58 @@ def corrupted(c, version):
     if version == "tls1.3":
         ok("TLSv1.3" in a["state"] or a["state"], "state %r" % a["state"])
     c.note("state=%r queue=%s" % (a["state"], [(q.get("lib"), q.get("reason")) for q in err["queue"]]))
+
+
+def reconnect_loop(c):
+    """The case the shim was born from: a client that reconnects again and
+    again through the corrupting proxy (as tests/test_failures.py)."""
+    t = c.t
+    cert = certs()
+    server = c.start([t.fixture("tls_server"), "--port", "0", "--cert", cert["server.pem"],
+                      "--key", cert["server.key"], "--conns", "0"], t.plain_env())
+    sport = int(server.wait_for(r"PORT (\d+)").group(1))
+    proxy = c.start([t.fixture("corrupt_proxy"), "--listen-port", "0", "--target-port",
+                     str(sport), "--conns", "0"], t.plain_env())
+    pport = int(proxy.wait_for(r"PORT (\d+)").group(1))
+    r = c.run([t.fixture("tls_client"), "--port", str(pport), "--cafile", cert["ca.pem"],
+               "--retry", "8", "--delay-ms", "20"], c.env(), universal_newlines=True, timeout=60)
+    eq(r.returncode, 1, "tls_client exit status; %s" % r.stderr[-1500:])
+    eq(r.stdout.count("FAIL"), 8, "failed attempts")
+    evs = c.side("tls_client")
+    loops = events(evs, "loop")
+    eq(len(loops), 1, "loop events")
+    loop = loops[0]
+    eq(loop["kind"], "reconnect", "loop.kind")
+    ok(loop["count"] >= 5 and loop["failed"] >= 5, "loop count/failed: %s" % loop)
+    eq(loop["peer"], "127.0.0.1:%d" % pport, "loop.peer")
+    eq(loop["last_alert"], "bad_record_mac", "loop.last_alert")
+    fns = [f.get("fn", "") for f in loop["stack"]]
+    ok(fns and fns[0].startswith("attempt_handshake+"), "loop.stack starts %s" % fns[:3])
+    ok(any(f.startswith("reconnect_with_retry+") for f in fns), "loop.stack: %s" % fns)
+    eq([e["attempt"] for e in events(evs, "handshake_start")], list(range(1, 9)), "attempts")
+    eq(len(events(evs, "alert", dir="sent", desc="bad_record_mac")), 8, "bad_record_mac alerts")
+
+
+def renegotiation(c):
+    """Seven client-initiated TLS 1.2 renegotiations on one connection (as
+    tests/test_failures.py): every handshake seen once, on both sides."""
+    t = c.t
+    cert = certs()
+    server = c.start([t.fixture("tls_server"), "--port", "0", "--cert", cert["server.pem"],
+                      "--key", cert["server.key"], "--conns", "1", "--allow-reneg"], c.env())
+    port = int(server.wait_for(r"PORT (\d+)").group(1))
+    r = c.run([t.fixture("tls_client"), "--port", str(port), "--cafile", cert["ca.pem"],
+               "--reneg", "7"], c.env(), universal_newlines=True, timeout=60)
+    eq(r.returncode, 0, "tls_client exit status; %s%s" % (r.stdout, r.stderr[-1500:]))
+    ok("RENEG_OK 7" in r.stdout, "no RENEG_OK 7: %s" % r.stdout)
+    c.server_exit(server)
+    for exe in ("tls_client", "tls_server"):
+        evs = c.side(exe)
+        loops = events(evs, "loop", kind="renegotiation")
+        eq(len(loops), 1, exe + " renegotiation loop events")
+        eq(events(evs, "conn_end")[0]["handshakes"], 8, exe + " conn_end.handshakes")
+        eq([e["n"] for e in events(evs, "handshake_start")], list(range(1, 9)),
+           exe + " handshake_start.n")
 
 
 # -- the error queue, results and callbacks the program sees ------------------
@@ -591,8 +688,12 @@ CHECKS = [
     ("handshake_tls12", lambda c: handshake(c, "-tls1_2", "TLSv1.2")),
     # handshake_done.ems against what s_client prints (TLS 1.2: EMS is a 1.2 extension)
     ("ems_tls12", lambda c: handshake(c, "-tls1_2", "TLSv1.2", ems=True)),
+    ("keylog_tls13", lambda c: keylog(c, "-tls1_3")),
+    ("keylog_tls12", lambda c: keylog(c, "-tls1_2")),
     ("bad_record_mac_tls13", lambda c: corrupted(c, "tls1.3")),
     ("bad_record_mac_tls12", lambda c: corrupted(c, "tls1.2")),
+    ("reconnect_loop", reconnect_loop),
+    ("renegotiation", renegotiation),
     ("error_queue", error_queue),
     ("error_queue_after_return", error_queue_after_return),
     ("threads", threads),
@@ -801,6 +902,9 @@ def main():
     if not glob.glob(os.path.join(CACHE, "dual", "*+*")) and selected("dual"):
         res.skip("-", "dual", "no pair of versions built (%s/dual)" % CACHE)
 
+    start = os.environ.get("COMPAT_START")
+    if start and start.isdigit():
+        print("compat: %d s in all, building included" % (time.time() - int(start)), flush=True)
     print("%d passed, %d failed, %d skipped" % (res.passed, res.failed, res.skipped), flush=True)
     return 1 if res.failed else 0
 
