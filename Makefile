@@ -34,7 +34,7 @@ FIXTURES := $(patsubst tests/fixtures/%.c,$(B)/tests/%,$(filter-out tests/fixtur
             $(patsubst tests/fixtures/%.cpp,$(B)/tests/%,$(wildcard tests/fixtures/*.cpp))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
 
-.PHONY: all deps fixtures unit test demo install clean check-static check-sanitize
+.PHONY: all deps fixtures unit test demo install clean check-static check-sanitize test-compat bench
 all: $(B)/libsslshim.so
 
 # What the build needs, said plainly instead of a wall of compiler errors.
@@ -84,9 +84,28 @@ demo: all fixtures
 	$(Q)sh tests/demo.sh
 
 install: all
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCDIR)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PREFIX)/lib/sslshim
 	install -m 0644 $(B)/libsslshim.so $(DESTDIR)$(LIBDIR)/libsslshim.so
 	install -m 0644 include/sslshim.h $(DESTDIR)$(INCDIR)/sslshim.h
+	install -m 0755 scripts/sslshim $(DESTDIR)$(BINDIR)/sslshim
+	install -m 0644 scripts/sslshim_*.py $(DESTDIR)$(PREFIX)/lib/sslshim/
+
+# The OpenSSL compatibility matrix (tests/compat/README.md): 1.1.1 and a newer
+# 3.x built from Debian's source packages into build/compat, and the system's.
+test-compat: all fixtures
+	$(Q)sh tests/compat/run.sh
+
+# `make bench`: what the shim costs against the same program without it
+# (tests/bench/README.md).  `make bench QUICK=1`: a short run that fails only
+# when a figure is far past its target.
+BENCH_DRIVER := $(B)/bench/bench_driver
+$(BENCH_DRIVER): tests/bench/bench_driver.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -o $@ $< -lssl -lcrypto -lpthread
+
+bench: all $(BENCH_DRIVER)
+	$(Q)python3 tests/bench/run_bench.py $(if $(filter 1,$(QUICK)),--quick)
 
 clean:
 	rm -rf $(B)

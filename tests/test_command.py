@@ -128,6 +128,51 @@ class _Scenarios:
         self._client(d, port, "--cafile", c["ca.pem"])
         server.wait(10)
 
+    def _corrupt_tls12(self, t, d, record):
+        # With TLS 1.2 the proxy flips the last byte of the record-th record from
+        # the server: 1 ServerHello, 3 ServerKeyExchange (its signature), 6 the CCS.
+        server, sport = self._server(t, d, "--conns", "1", "--max-version", "tls1.2")
+        proxy = t.start([fixture("corrupt_proxy"), "--listen-port", "0", "--target-port",
+                         str(sport), "--conns", "1", "--record", str(record)], env=plain_env())
+        pport = int(proxy.wait_for(r"PORT (\d+)").group(1))
+        self._client(d, pport, "--cafile", certs()["ca.pem"], "--max-version", "tls1.2")
+        proxy.wait_for("CORRUPTED")
+        server.wait(10)
+
+    def _decode_error(self, t, d):
+        self._corrupt_tls12(t, d, 1)
+
+    def _decrypt_error(self, t, d):
+        self._corrupt_tls12(t, d, 3)
+
+    def _unexpected_message(self, t, d):
+        self._corrupt_tls12(t, d, 6)
+
+    def _s_client_at(self, t, d, days):
+        # openssl s_client verifying the server's chain as if at another time
+        server, port = self._server(t, d, "--conns", "1")
+        when = int(time.time()) + days * 86400
+        run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-CAfile",
+             certs()["ca.pem"], "-verify_return_error", "-attime", str(when)],
+            env=shim_env(d), universal_newlines=True)
+        server.wait(10)
+
+    def _certificate_expired(self, t, d):
+        self._s_client_at(t, d, 400)
+
+    def _bad_certificate(self, t, d):
+        self._s_client_at(t, d, -400)          # not yet valid: OpenSSL says bad_certificate
+
+    def _internal_error(self, t, d):
+        server, port = self._server(t, d, "--conns", "1")
+        self._client(d, port, "--max-version", "tls1.2", "--ciphers", "eNULL")
+        server.wait(10)
+
+    def _fork(self, t, d):
+        server, port = self._server(t, d, "--conns", "1")
+        self._client(d, port, "--share-fork", "--send", "hello\n")
+        server.wait(10)
+
     def _eof(self, t, d):
         server, port = self._server(t, d, "--conns", "1", "--close-mid-handshake")
         self._client(d, port)
@@ -467,6 +512,71 @@ class Command(ShimTest):
         self.assertIn("the server dropped the connection instead of answering", out)
         # OpenSSL 3's decode_error alert is explained, not taken for the cause
         self.assertNotIn("decode_error means", out)
+
+    def test_diagnosis_decrypt_error(self):
+        out = self.diagnosis("decrypt_error")
+        self.assertIn("client sent fatal alert decrypt_error in state "
+                      "'SSLv3/TLS read server key exchange'", out)
+        self.assertIn("'bad signature'", out)
+        self.assertIn("its private key does not belong to that certificate", out)
+
+    def test_diagnosis_decode_error(self):
+        out = self.diagnosis("decode_error")
+        self.assertIn("client sent fatal alert decode_error in state "
+                      "'SSLv3/TLS read server hello'", out)
+        self.assertIn("'bad extension'", out)
+        self.assertIn("The hello could not be parsed", out)
+
+    def test_diagnosis_unexpected_message(self):
+        out = self.diagnosis("unexpected_message")
+        self.assertRegex(out, r"client sent fatal alert unexpected_message in state '[^']+'")
+        self.assertIn("'bad change cipher spec'", out)
+        self.assertIn("a message arrived that is not allowed at this point", out)
+
+    def test_diagnosis_certificate_expired(self):
+        out = self.diagnosis("certificate_expired")
+        self.assertIn("client sent fatal alert certificate_expired in state "
+                      "'SSLv3/TLS read server certificate'", out)
+        self.assertIn("outside its validity period", out)
+        self.assertIn("date -u", out)
+
+    def test_diagnosis_bad_certificate(self):
+        out = self.diagnosis("bad_certificate")
+        self.assertIn("client sent fatal alert bad_certificate in state "
+                      "'SSLv3/TLS read server certificate'", out)
+        self.assertIn("not yet valid by the checking side's clock", out)
+
+    def test_diagnosis_internal_error(self):
+        out = self.diagnosis("internal_error")
+        self.assertIn("client sent fatal alert internal_error in state "
+                      "'SSLv3/TLS write client hello'", out)
+        self.assertIn("'no ciphers available'", out)
+        # no ClientHello, so no client_random: the ends are joined by their TCP addresses
+        self.assertIn("Both ends of this connection (joined by TCP addresses", out)
+        self.assertIn("server sent fatal alert unexpected_message in state "
+                      "'before SSL initialization'", out)
+
+    def test_diagnosis_fork_misuse_and_certificate_comparison(self):
+        d = self.scenario("fork")
+        out = re.sub(r"\s+", " ", self.report(d)[0])
+        self.assertIn("sent fatal alert bad_record_mac in state "
+                      "'SSL negotiation finished successfully'", out)
+        self.assertRegex(out, r"cause found: .*fork child tls_client\[\d+\] called SSL_write")
+        self.assertRegex(out, r"MISUSE: fork child tls_client\[\d+\] called SSL_write")
+        self.assertIn("It happened after the handshake", out)
+        # the same logs with the server holding another key than the client saw
+        moved = os.path.join(self.tmp, "other-key")
+        os.makedirs(moved)
+        for path, evs in logs(d).items():
+            with open(os.path.join(moved, os.path.basename(path)), "w") as f:
+                for e in evs:
+                    if e["ev"] == "handshake_done" and e.get("local_cert"):
+                        e["local_cert"]["spki_sha256"] = "ee" * 32
+                    f.write(json.dumps(e) + "\n")
+        out, err = self.report(moved)
+        self.assertRegex(out, r"!!\s+server cert: client saw")
+        out, err = self.report(d)
+        self.assertRegex(out, r"\n\s+server cert: client saw")     # same key: not flagged
 
     # -- report: bad input --------------------------------------------------------------
 

@@ -158,6 +158,10 @@ class Runner:
                 if line.strip() and len(lines) < 5:
                     lines.add(line.strip()[:200])
         size = dir_bytes(logdir)
+        if result is not None and config in CONFIG_ENV and size == 0:
+            # A preload that did not take would make every ratio look perfect.
+            self.failures.append("%s %s: the shim wrote no log (was it preloaded?)"
+                                 % (config, " ".join(argv)))
         if not keep_log:
             shutil.rmtree(logdir, ignore_errors=True)
         return result, size, logdir
@@ -390,7 +394,7 @@ class Runner:
         tm = self.results.get("timing", {})
         pairs = tm.get("pairs", {})
         runs = tm.get("runs", {})
-        for w, (label, argv) in self.workloads.items():
+        for w, (label, argv) in (self.workloads.items() if tm else ()):
             acc = pairs.get(w, {})
             run = runs.get(w)
             if not acc.get("base") or not run:

@@ -1,0 +1,104 @@
+"""Command line of `sslshim`: run, report, collect, check."""
+import argparse
+import io
+import json
+import os
+import sys
+
+from sslshim_paths import VERSION, default_log_root
+
+USAGE = """\
+usage: sslshim run [-o DIR] [--level L] [--stacks S] [--keylog FILE] [--flight] -- CMD [ARG...]
+       sslshim report [--json] [--html FILE] [--all] [LOG_OR_DIR...]
+       sslshim collect [-o FILE.tar.gz] [--include-keylog] [--no-objects] [DIR...]
+       sslshim check [--keep]
+       sslshim --version | SUBCOMMAND --help
+
+run      run CMD with libsslshim.so preloaded, then say where the logs are and
+         what they show (exit status: CMD's, 128+N if a signal N killed it)
+report   explain the logs: connections by peer and outcome, alerts, loops, and
+         for each failure its timeline, stacks, both ends joined by
+         client_random, and a diagnosis
+collect  bundle logs with what is needed to read them on another host
+check    test the shim with this host's `openssl s_client` and `s_server`
+"""
+
+
+def _text_stdout():
+    # Peer-supplied strings (SNI, certificate names) may not be encodable in
+    # the terminal's charset: never fail on them.
+    try:
+        sys.stdout.reconfigure(errors="backslashreplace")
+    except (AttributeError, ValueError):
+        pass
+
+
+def main(argv, command_path):
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        (sys.stdout if argv else sys.stderr).write(USAGE)
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        sys.stdout.write("sslshim %s\n" % VERSION)
+        return 0
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "run":
+        import sslshim_run
+        return sslshim_run.main(rest, command_path)
+    if cmd == "report":
+        return report_main(rest)
+    if cmd == "collect":
+        import sslshim_collect
+        return sslshim_collect.main(rest)
+    if cmd == "check":
+        import sslshim_check
+        return sslshim_check.main(rest, command_path)
+    sys.stderr.write("sslshim: unknown subcommand %r\n%s" % (cmd, USAGE))
+    return 2
+
+
+def report_parser():
+    p = argparse.ArgumentParser(
+        prog="sslshim report",
+        description="Read sslshim logs (JSON Lines files, directories searched recursively, "
+                    ".gz files, `sslshim collect` bundles, - for stdin) of any number of "
+                    "processes and hosts, and explain what the TLS connections did and why "
+                    "the failing ones failed.  Bad input lines are named on stderr (FILE:LINE) "
+                    "and skipped.  Exit status: 0 when events were read, 1 when none could be, "
+                    "2 on usage errors.")
+    p.add_argument("inputs", nargs="*", metavar="LOG_OR_DIR",
+                   help="default: %s/" % default_log_root())
+    p.add_argument("--json", action="store_true", help="print the analysis as one JSON document")
+    p.add_argument("--html", metavar="FILE",
+                   help="also write a self-contained HTML page (ladder diagrams, attempts per "
+                        "peer) to FILE")
+    p.add_argument("--all", action="store_true",
+                   help="show every kept failing connection in detail, not one per kind")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="do not list input problems on stderr (still counted)")
+    return p
+
+
+def report_main(argv):
+    args = report_parser().parse_args(argv)
+    inputs = args.inputs or [default_log_root()]
+    from sslshim_report import analyze
+    doc = analyze(inputs, quiet=args.quiet, show_all=args.all)
+    if args.html:
+        import sslshim_html
+        try:
+            sslshim_html.write(doc, args.html)
+        except OSError as e:
+            sys.stderr.write("sslshim: cannot write %s: %s\n" % (args.html, e.strerror))
+            return 1
+    if args.json:
+        json.dump(doc, sys.stdout, indent=1, sort_keys=False, default=str)
+        sys.stdout.write("\n")
+    else:
+        import sslshim_text
+        _text_stdout()
+        buf = io.StringIO()
+        sslshim_text.render(doc, buf)
+        sys.stdout.write(buf.getvalue())
+        if args.html:
+            sys.stdout.write("\nHTML report: %s\n" % os.path.abspath(args.html))
+    return 0 if doc["events"] else 1

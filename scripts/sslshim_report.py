@@ -1,0 +1,404 @@
+"""The analysis as one document: what `report` prints as text, writes as
+HTML and dumps with --json are all built from the dict that build() returns.
+"""
+import collections
+import gc
+
+from sslshim_analysis import Analysis, parse_ts
+from sslshim_diagnose import diagnose, headline, loop_diagnosis
+from sslshim_logs import Problems, Reader, expand
+from sslshim_paths import this_host
+from sslshim_symbols import Symbolizer
+
+FORMAT_VERSION = 1
+MAX_LISTED = 20          # instances listed per failure group
+
+
+def _rel_ms(ts, t0):
+    a, b = parse_ts(ts), t0
+    if a is None or b is None:
+        return None
+    return round((a - b) * 1000.0, 3)
+
+
+def timeline_entries(c, t0=None):
+    """The connection's timeline as display dicts, in seq order."""
+    entries = sorted(c.timeline(), key=lambda e: (e[0] is None, e[0] or 0))
+    related = [(None, m.get("ts"), "misuse", dict(m, child=p.name)) for p, m in c.related
+               if m is not None and m.get("ts")]
+    if related:
+        # a fork child's use of this SSL, placed by time among our own events
+        entries = sorted(entries + related, key=lambda e: e[1] or "")
+    if t0 is None:
+        t0 = parse_ts(c.first_ts) if c.first_ts else None
+    out = []
+    for seq, ts, kind, d in entries:
+        item = {"seq": seq, "ts": ts, "t_ms": _rel_ms(ts, t0), "kind": kind, "dir": None,
+                "text": "", "name": None, "bad": False}
+        if kind == "start":
+            entry, n, attempt, role = d
+            item["text"] = "handshake %s starts (%s%s)" % (
+                n, "via %s" % entry if entry else "driven by libssl",
+                ", attempt %s to this peer" % attempt if attempt else "")
+        elif kind == "state":
+            state, where, ret = d
+            item["name"] = state
+            item["text"] = state + ("  [exit, ret %s]" % ret if where == "exit" else "")
+            item["bad"] = where == "exit" and ret is not None and ret <= 0 and state == "error"
+        elif kind == "msg":
+            direction, name, length, version = d
+            item["dir"] = direction
+            item["name"] = name
+            item["text"] = "%s %s (%s bytes%s)" % (direction, name, length,
+                                                   ", " + version if version else "")
+        elif kind == "alert":
+            item["dir"] = d.get("dir")
+            item["name"] = d.get("desc")
+            item["bad"] = d.get("level") == "fatal"
+            item["text"] = "%s alert %s %s  (%s)" % (d.get("dir"), d.get("level"), d.get("desc"),
+                                                     d.get("line") or d.get("text"))
+        elif kind == "done":
+            v = d.get("verify") or {}
+            item["text"] = "handshake done: %s %s %s%s, verify %s" % (
+                d.get("version"), d.get("cipher"), d.get("group") or "",
+                " resumed" if d.get("resumed") else "",
+                v.get("text") if isinstance(v, dict) else v)
+        elif kind == "error":
+            item["bad"] = True
+            qs = d.get("queue") or []
+            q = "; ".join("%s (%s %s:%s)" % (x.get("reason"), x.get("func") or "",
+                                            x.get("file"), x.get("line")) for x in qs[:3])
+            extra = ""
+            if d.get("errno"):
+                extra = " errno %s (%s)" % (d.get("errno"), d.get("sys"))
+            item["text"] = "error: %s returned %s, %s%s%s" % (
+                d.get("fn"), d.get("ret"), d.get("err"), extra, ": " + q if q else "")
+        elif kind == "misuse":
+            item["bad"] = True
+            if d.get("kind") == "concurrent":
+                item["text"] = "MISUSE: %s in thread %s while thread %s was in %s on this SSL" % (
+                    d.get("fn"), d.get("tid"), d.get("other_tid"), d.get("other_fn") or "a call")
+            elif d.get("child"):
+                item["text"] = "MISUSE: fork child %s called %s on this SSL (after_fork)" % (
+                    d.get("child"), d.get("fn"))
+            else:
+                item["text"] = "MISUSE: %s %s (parent pid %s)" % (d.get("kind"), d.get("fn"),
+                                                                  d.get("parent_pid"))
+        elif kind == "loop":
+            item["bad"] = True
+            item["text"] = "LOOP: %s, %s within %s s (%s failed), last alert %s" % (
+                d.get("kind"), d.get("count"), d.get("window_s"), d.get("failed"),
+                d.get("last_alert"))
+        elif kind == "call":
+            fn, ret, err, nbytes = d
+            item["text"] = "call %s -> %s%s" % (fn, ret, " " + err if err and
+                                                err != "SSL_ERROR_NONE" else "")
+        elif kind == "undefined":
+            item["bad"] = True
+            item["text"] = "UNDEFINED bytes in %s buffer at offset %s of %s" % (
+                d.get("fn"), d.get("offset"), d.get("len"))
+        elif kind == "note":
+            item["text"] = "note: %s" % d.get("text")
+        elif kind == "end":
+            item["text"] = ("conn_end: outcome %s, app data %s, %s bytes in / %s out, alerts "
+                            "sent %s recv %s, %s ms" % (
+                                d.get("outcome"), "yes" if d.get("app_data") else "no",
+                                d.get("bytes_in"), d.get("bytes_out"), d.get("alerts_sent"),
+                                d.get("alerts_recv"), d.get("ms")))
+        out.append(item)
+    return out
+
+
+def _cert(cert):
+    if not cert:
+        return None
+    return "%s (issuer %s, not after %s, sha256 %s…, spki %s…)" % (
+        cert.get("subject"), cert.get("issuer"), cert.get("not_after"),
+        (cert.get("sha256") or "")[:16], (cert.get("spki_sha256") or "")[:16])
+
+
+def joined_view(c, o):
+    """Rows (what, client value, server value, differs) for two ends of one
+    handshake; differs marks what matters."""
+    client, server = (c, o) if c.role == "client" else (o, c)
+    cd, sd = client.done or {}, server.done or {}
+    rows = []
+
+    def row(what, a, b, differs=None):
+        if a is None and b is None:
+            return
+        if differs is None:
+            differs = a is not None and b is not None and a != b
+        rows.append({"what": what, "client": a, "server": b, "differs": bool(differs)})
+
+    row("process", client.proc.label(), server.proc.label(), False)
+    row("openssl", client.proc.openssl, server.proc.openssl)
+    row("conn", client.id, server.id, False)
+    row("connection", "%s -> %s" % (client.local or "?", client.peer or "?"),
+        "%s -> %s" % (server.peer or "?", server.local or "?"),
+        bool(client.peer and server.local and client.peer != server.local))
+    row("sni", client.sni, server.sni or sd.get("sni"))
+    # before both ends negotiated, the versions logged are only each side's own
+    row("version", cd.get("version") or client.version, sd.get("version") or server.version,
+        bool(cd.get("version") and sd.get("version") and cd["version"] != sd["version"]))
+    row("cipher", cd.get("cipher"), sd.get("cipher"))
+    row("group", cd.get("group"), sd.get("group"))
+    row("alpn", cd.get("alpn"), sd.get("alpn"))
+    sc_seen, sc_held = cd.get("peer_cert"), sd.get("local_cert")
+    if sc_seen or sc_held:
+        row("server cert: client saw / server holds", _cert(sc_seen), _cert(sc_held),
+            bool(sc_seen and sc_held and (sc_seen.get("spki_sha256") != sc_held.get("spki_sha256")
+                                          or sc_seen.get("sha256") != sc_held.get("sha256"))))
+    cc_seen, cc_held = sd.get("peer_cert"), cd.get("local_cert")
+    if cc_seen or cc_held:
+        row("client cert: client holds / server saw", _cert(cc_held), _cert(cc_seen),
+            bool(cc_seen and cc_held and cc_seen.get("spki_sha256") != cc_held.get("spki_sha256")))
+    row("verify", _verify(cd), _verify(sd), False)
+
+    def alerts(x, d):
+        return ", ".join("%s %s in '%s'" % (a.get("level"), a.get("desc"), a.get("state"))
+                         for a in x.alerts if a.get("dir") == d) or "-"
+    cs, ss = alerts(client, "sent"), alerts(server, "sent")
+    cr, sr = alerts(client, "recv"), alerts(server, "recv")
+    row("alerts sent", cs, ss, False)
+    row("alerts received", cr, sr, False)
+    if client.fatal or server.fatal:
+        sent_c = {a.get("desc") for a in client.alerts if a.get("dir") == "sent"}
+        recv_s = {a.get("desc") for a in server.alerts if a.get("dir") == "recv"}
+        sent_s = {a.get("desc") for a in server.alerts if a.get("dir") == "sent"}
+        recv_c = {a.get("desc") for a in client.alerts if a.get("dir") == "recv"}
+        if sent_c - recv_s or sent_s - recv_c:
+            rows[-1]["differs"] = True
+    row("first error", _first_reason(client), _first_reason(server), False)
+    row("last state", client.end.get("last_state") if client.end else None,
+        server.end.get("last_state") if server.end else None, False)
+    row("outcome", "%s%s" % (client.outcome, "" if client.app_data else ", no app data"),
+        "%s%s" % (server.outcome, "" if server.app_data else ", no app data"), False)
+    mu = lambda x: ", ".join("%s in %s" % (m.get("kind"), m.get("fn")) for m in x.misuse) or (
+        ", ".join("after_fork in child %s" % p.name for p, m in x.related if m) or None)
+    row("misuse", mu(client), mu(server), bool(mu(client) or mu(server)))
+    row("valgrind", client.proc.valgrind, server.proc.valgrind,
+        bool(client.proc.valgrind or server.proc.valgrind))
+    return {"client_random": (set(c.crs) & set(o.crs) or {None}).pop(),
+            "joined_by": "client_random" if set(c.crs) & set(o.crs) else "tcp addresses",
+            "client": _conn_ref(client), "server": _conn_ref(server), "rows": rows}
+
+
+def _verify(d):
+    v = d.get("verify")
+    if isinstance(v, dict):
+        return "%s (%s)" % (v.get("text"), v.get("code"))
+    return v
+
+
+def _first_reason(c):
+    for e in c.errors:
+        for q in e.get("queue") or ():
+            if q.get("reason"):
+                return "%s: %s" % (e.get("fn"), q["reason"])
+        return "%s: %s" % (e.get("fn"), e.get("err"))
+    return None
+
+
+def _conn_ref(c):
+    return {"host": c.proc.host, "pid": c.proc.pid, "exe": c.proc.exe, "process": c.proc.name,
+            "conn": c.id, "role": c.role, "peer": c.peer, "local": c.local, "sni": c.sni,
+            "first_ts": c.first_ts, "last_ts": c.last_ts, "outcome": c.outcome,
+            "app_data": c.app_data, "client_random": c.crs[0] if c.crs else None,
+            "version": (c.done or {}).get("version") or c.version,
+            "cipher": (c.done or {}).get("cipher"), "attempt": c.attempt}
+
+
+def _stack_key(frames):
+    return tuple((f.get("obj"), f.get("off")) for f in frames or ())
+
+
+def conn_stacks(c, extra=()):
+    """(label, frames) of the stacks recorded for c, each distinct stack once."""
+    seen = {}
+    out = []
+    items = list(c.stacks)
+    if c.start_stack:
+        items.insert(0, ("handshake start", c.start_stack))
+    for proc, m in c.related:
+        if m is not None and m.get("stack"):
+            items.append(("misuse after_fork in child %s" % proc.name, m["stack"]))
+    items.extend(extra)
+    for label, frames in items:
+        k = _stack_key(frames)
+        if k in seen:
+            if label not in out[seen[k]][0]:
+                out[seen[k]] = (out[seen[k]][0] + ", " + label, out[seen[k]][1])
+            continue
+        seen[k] = len(out)
+        out.append((label, frames))
+    return out[:8]
+
+
+def build(an, sym, reader, problems, show_all=False):
+    an.finish()
+    for host, path, bid, proc in an.modules:
+        sym.add_module(host, path, bid)
+    for b in reader.bundles:
+        sym.add_objects(b.objects)
+
+    partners = an.partners()
+    loops = an.loop_summary()
+    loops_by_proc = collections.defaultdict(list)
+    for g in loops:
+        loops_by_proc[g["proc"].key].append(g)
+
+    # failure groups, in the order a person should read them
+    groups = collections.OrderedDict()
+    for c in an.failing():
+        groups.setdefault(c.sig, []).append(c)
+
+    def order(item):
+        sig, cs = item
+        p = cs[0].primary
+        rank = 0 if (p["kind"] == "alert" and p["dir"] == "sent") else \
+            1 if p["kind"] in ("eof", "reset", "error", "misuse", "undefined") else 2
+        # among ends that both sent an alert, the one that failed first is the cause
+        return (rank, p["ts"] or cs[0].first_ts or "")
+    ordered = sorted(groups.items(), key=order)
+    group_of = {}
+    for i, (sig, cs) in enumerate(ordered, 1):
+        for c in cs:
+            group_of[id(c)] = i
+
+    failures = []
+    pending_stacks = []
+    for i, (sig, cs) in enumerate(ordered, 1):
+        kept = [c for c in cs if c.retained]
+        with_partner = [c for c in kept if an.partner_of(c, partners)]
+        reps = kept if show_all else (with_partner[:1] or kept[:1])
+        rep = reps[0] if reps else cs[0]
+        partner = an.partner_of(rep, partners)
+        other_end_of = None
+        # A group that only mirrors an earlier one (it received the alert the
+        # other end sent) is not diagnosed twice; one that sent its own is.
+        mirrors = not (rep.primary["kind"] == "alert" and rep.primary["dir"] == "sent")
+        if partner is not None and mirrors and group_of.get(id(partner), i) < i:
+            other_end_of = group_of[id(partner)]
+        diag = diagnose(rep, partner, loops_by_proc.get(rep.proc.key, []))
+        procs = sorted({c.proc.label() for c in cs})
+        entry = {
+            "id": i, "headline": headline(rep), "title": diag["title"], "role": rep.role,
+            "endpoint": rep.endpoint(), "count": len(cs), "processes": procs,
+            "primary": rep.primary, "other_end_of": other_end_of,
+            "first_ts": cs[0].first_ts, "last_ts": cs[-1].last_ts,
+            "instances": [_conn_ref(c) for c in cs[:MAX_LISTED]],
+            "more_instances": max(0, len(cs) - MAX_LISTED),
+            "diagnosis": diag, "detail": []}
+        for r in reps:
+            p = an.partner_of(r, partners)
+            stacks = conn_stacks(r)
+            for label, frames in stacks:
+                sym.want(r.proc.host, frames)
+                pending_stacks.append(frames)
+            t0 = parse_ts(r.first_ts) if r.first_ts else None
+            if p is not None and p.first_ts:
+                pt = parse_ts(p.first_ts)
+                if pt is not None and (t0 is None or pt < t0):
+                    t0 = pt
+            det = {"conn": _conn_ref(r), "timeline": timeline_entries(r, t0),
+                   "elided": r.elided, "stacks": [{"label": l, "frames": f} for l, f in stacks],
+                   "joined": joined_view(r, p) if p is not None else None,
+                   "other_timeline": timeline_entries(p, t0) if p is not None and p.retained
+                   else None,
+                   "other_conn": _conn_ref(p) if p is not None else None}
+            entry["detail"].append(det)
+        failures.append(entry)
+
+    loop_out = []
+    for g in loops:
+        if g.get("stack"):
+            sym.want(g["proc"].host, g["stack"])
+        loop_out.append(g)
+    sym.resolve_pending()
+    for f in failures:
+        for det in f["detail"]:
+            host = det["conn"]["host"]
+            for s in det["stacks"]:
+                s["frames"] = sym.stack(host, s["frames"])
+
+    endpoints = []
+    for (role, ep), g in sorted(an.by_endpoint().items(), key=lambda kv: (kv[0][0] != "client",
+                                                                          kv[0][1])):
+        endpoints.append({"role": role, "endpoint": ep, "conns": g["conns"], "failed": g["failed"],
+                          "outcomes": dict(g["outcomes"]), "processes": sorted(g["procs"]),
+                          "first_ts": g["first_ts"], "last_ts": g["last_ts"],
+                          "attempts": [{"ts": c.first_ts, "end_ts": c.last_ts,
+                                        "conn": c.id, "process": c.proc.label(),
+                                        "outcome": c.outcome, "failing": c.failing,
+                                        "what": headline(c) if c.failing else "ok",
+                                        "group": group_of.get(id(c))}
+                                       for c in g["list"][:5000]]})
+
+    alerts = []
+    for (d, level, desc), n in sorted(an.alert_counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        alerts.append({"dir": d, "level": level, "desc": desc, "count": n,
+                       "who": sorted("%s %s" % w for w in an.alert_who.get((d, level, desc), ()))})
+
+    total = len(an.conns)
+    outcomes = collections.Counter(c.outcome for c in an.conns)
+    failed = sum(1 for c in an.conns if c.failing)
+    still_open = sum(1 for c in an.conns if not c.failing and c.end is None)
+    joined = sum(1 for roles in partners["cr"].values() if len(roles) > 1)
+    doc = {
+        "sslshim_report": FORMAT_VERSION,
+        "inputs": list(reader.sources),
+        "problems": problems.items,
+        "problem_count": problems.count,
+        "lines": reader.lines, "events": an.events,
+        "event_counts": dict(an.ev_counts),
+        "first_ts": an.first_ts, "last_ts": an.last_ts,
+        "hosts": sorted(an.hosts),
+        "processes": [p.info() for p in an.procs.values()],
+        "summary": {"connections": total, "failed": failed, "open": still_open,
+                    "ok": total - failed - still_open,
+                    "outcomes": dict(outcomes), "joined_handshakes": joined,
+                    "loops": len(loops), "misuse": len(an.misuse)},
+        "endpoints": endpoints,
+        "alerts": alerts,
+        "loops": [{"kind": g["kind"], "process": g["proc"].label(), "host": g["proc"].host,
+                   "pid": g["proc"].pid, "peer": g["peer"], "sni": g["sni"], "conn": g["conn"],
+                   "count": g["count"], "failed": g["failed"], "window_s": g["window_s"],
+                   "connections": g.get("total"), "connections_failed": g.get("total_failed"),
+                   "first_ts": g["first_ts"], "last_ts": g["last_ts"], "reports": g["reports"],
+                   "last_alert": g["last_alert"],
+                   "stack": sym.stack(g["proc"].host, g["stack"]),
+                   "diagnosis": loop_diagnosis(g)} for g in loop_out],
+        "failures": failures,
+        "misuse": [{"process": p.label(), "conn": m.get("conn"), "kind": m.get("kind"),
+                    "fn": m.get("fn"), "ts": m.get("ts"), "tid": m.get("tid"),
+                    "other_tid": m.get("other_tid"), "parent_pid": m.get("parent_pid")}
+                   for p, m in an.misuse[:100]],
+        "dropped": [dict(d, process=p.label()) for p in an.procs.values() for d in p.dropped],
+        "symbolizer_notes": sorted(sym.notes),
+    }
+    return doc
+
+
+def analyze(inputs, quiet=False, show_all=False, stderr=None):
+    """Read inputs (files, directories, bundles, "-"), analyze them, and return
+    the report document; input problems go to stderr (or the given stream)."""
+    problems = Problems(stream=stderr, quiet=quiet)
+    paths = expand(inputs, problems)
+    reader = Reader(problems)
+    an = Analysis()
+    feed = an.feed
+    # Millions of small objects, none of them in reference cycles: the cyclic
+    # collector would only rescan them again and again.
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        for source, n, ev in reader.read(paths):
+            feed(source, n, ev, problems)
+        doc = build(an, Symbolizer(this_host()), reader, problems, show_all=show_all)
+    finally:
+        reader.close()
+        if gc_was:
+            gc.enable()
+    problems.finish()
+    return doc

@@ -1,0 +1,218 @@
+"""The report as plain text (ASCII apart from what peers sent)."""
+import textwrap
+
+from sslshim_symbols import frame_label, frame_short
+
+TIMELINE_SHOWN = 120
+
+
+def _wrap(text, indent, width=100):
+    return textwrap.fill(text, width=width, initial_indent=indent,
+                         subsequent_indent=indent + "  ", break_on_hyphens=False,
+                         break_long_words=False)
+
+
+def _bullets(items, indent, width=100):
+    out = []
+    for it in items:
+        out.append(textwrap.fill(it, width=width, initial_indent=indent + "- ",
+                                 subsequent_indent=indent + "  ", break_on_hyphens=False,
+                                 break_long_words=False))
+    return out
+
+
+def _short_ts(ts):
+    return (ts or "?").replace("T", " ").rstrip("Z")
+
+
+def _collapse(entries):
+    """Consecutive entries with the same text fold into one with a count."""
+    out = []
+    for e in entries:
+        if out and out[-1][0]["text"] == e["text"] and out[-1][0]["kind"] == e["kind"]:
+            out[-1][1] += 1
+            out[-1][2] = e
+        else:
+            out.append([e, 1, e])
+    return out
+
+
+def timeline_lines(entries, indent, elided=0):
+    lines = []
+    folded = _collapse(entries)
+    if len(folded) > TIMELINE_SHOWN:
+        keep = folded[:TIMELINE_SHOWN // 2] + [None] + folded[-TIMELINE_SHOWN // 2:]
+    else:
+        keep = folded
+    for item in keep:
+        if item is None:
+            lines.append(indent + "           ... %d entries not shown ..."
+                         % (len(folded) - TIMELINE_SHOWN))
+            continue
+        e, n, last = item
+        t = "%+10.3f" % e["t_ms"] if e["t_ms"] is not None else "         ?"
+        mark = "!!" if e["bad"] else "  "
+        text = e["text"]
+        if n > 1:
+            text += "   (x%d, until %+.3f ms)" % (n, last["t_ms"] or 0)
+        lines.append("%s%s ms %s %s" % (indent, t, mark, text))
+    if elided:
+        lines.append(indent + "(%d entries in the middle of this connection were not kept)"
+                     % elided)
+    return lines
+
+
+def stack_lines(frames, indent):
+    return ["%s#%-2d %s" % (indent, i, frame_label(f)) for i, f in enumerate(frames)]
+
+
+def render(doc, out):
+    w = out.write
+    s = doc["summary"]
+    hosts = doc["hosts"]
+    w("sslshim report: %d input%s, %d process%s on %d host%s (%s), %d events\n" % (
+        len(doc["inputs"]), "" if len(doc["inputs"]) == 1 else "s",
+        len(doc["processes"]), "" if len(doc["processes"]) == 1 else "es",
+        len(hosts), "" if len(hosts) == 1 else "s", ", ".join(hosts) or "-", doc["events"]))
+    if doc["first_ts"]:
+        w("  from %s to %s UTC\n" % (_short_ts(doc["first_ts"]), _short_ts(doc["last_ts"])))
+    if doc["problem_count"]:
+        w("  %d input problem%s (bad lines skipped; listed on stderr)\n"
+          % (doc["problem_count"], "" if doc["problem_count"] == 1 else "s"))
+    for d in doc["dropped"]:
+        w("  WARNING: %s dropped %s lines (%s): the log is incomplete\n"
+          % (d["process"], d.get("n"), d.get("reason")))
+    w("\n")
+
+    w("Connections: %d, %d ok, %d failing" % (s["connections"], s["ok"], s["failed"]))
+    if s["open"]:
+        w(", %d still open (no conn_end: running, killed, or log cut short)" % s["open"])
+    if s["joined_handshakes"]:
+        w("; %d handshake%s seen from both ends (joined by client_random)"
+          % (s["joined_handshakes"], "" if s["joined_handshakes"] == 1 else "s"))
+    w("\n")
+    if doc["endpoints"]:
+        w("  %-7s %-40s %6s %7s  %s\n" % ("role", "peer", "conns", "failing", "outcomes"))
+        for e in doc["endpoints"]:
+            oc = ", ".join("%s %d" % kv for kv in sorted(e["outcomes"].items()))
+            w("  %-7s %-40s %6d %7d  %s   [%s]\n" % (e["role"], e["endpoint"], e["conns"],
+                                                    e["failed"], oc, ", ".join(e["processes"][:4])
+                                                    + (" ..." if len(e["processes"]) > 4 else "")))
+    w("\n")
+
+    if doc["alerts"]:
+        w("Alerts by side and kind\n")
+        for a in doc["alerts"]:
+            w("  %-4s %-8s %-26s %6d   %s\n" % (a["dir"], a["level"], a["desc"], a["count"],
+                                               ", ".join(a["who"][:4])))
+        w("\n")
+    else:
+        w("Alerts: none\n\n")
+
+    if doc["loops"]:
+        w("Loops\n")
+        for g in doc["loops"]:
+            if g["kind"] == "reconnect":
+                w("  RECONNECT LOOP: %s -> %s%s: %s connections, %s failing (threshold %d "
+                  "within %s s crossed), %s .. %s, last alert %s\n" % (
+                      g["process"], g["peer"], " (sni %s)" % g["sni"] if g["sni"] else "",
+                      g["connections"], g["connections_failed"], g["count"], g["window_s"],
+                      _short_ts(g["first_ts"]), _short_ts(g["last_ts"]), g["last_alert"]))
+            else:
+                w("  RENEGOTIATION LOOP: %s conn %s: %d handshakes within %s s, last alert %s\n"
+                  % (g["process"], g["conn"], g["count"], g["window_s"],
+                     g["last_alert"] or "none"))
+            for m in g["diagnosis"]["meaning"]:
+                w(_wrap(m, "    ") + "\n")
+            if g["stack"]:
+                chain = " <- ".join(frame_short(f) for f in g["stack"][:6])
+                w("    issued from: %s\n" % chain)
+                w("\n".join(stack_lines(g["stack"], "      ")) + "\n")
+        w("\n")
+    else:
+        w("Loops: none\n\n")
+
+    if not doc["failures"]:
+        w("Failures: none\n")
+        return
+    w("Failures (%d kind%s)\n" % (len(doc["failures"]), "" if len(doc["failures"]) == 1 else "s"))
+    for f in doc["failures"]:
+        w("\n[%d] %s %s: %s\n" % (f["id"], ", ".join(f["processes"][:3]), f["endpoint"],
+                                 f["title"]))
+        w("    %d connection%s, %s .. %s\n" % (f["count"], "" if f["count"] == 1 else "s",
+                                              _short_ts(f["first_ts"]), _short_ts(f["last_ts"])))
+        if f["other_end_of"]:
+            w("    This is the other end of the handshakes in [%d]; see the diagnosis there.\n"
+              % f["other_end_of"])
+            for line in f["diagnosis"]["evidence"][:3]:
+                w(_wrap(line, "      ") + "\n")
+            continue
+        d = f["diagnosis"]
+        w("  Diagnosis:\n")
+        for m in d["meaning"]:
+            w(_wrap(m, "    ") + "\n")
+        if d["evidence"]:
+            w("  What the logs show:\n")
+            w("\n".join(_bullets(d["evidence"], "    ")) + "\n")
+        if d["check"]:
+            w("  What to check next:\n")
+            w("\n".join(_bullets(d["check"], "    ")) + "\n")
+        if f["count"] > 1:
+            inst = ", ".join("%s conn %s" % (x["process"], x["conn"]) for x in f["instances"])
+            more = " and %d more" % f["more_instances"] if f["more_instances"] else ""
+            w(_wrap("Connections: %s%s" % (inst, more), "  ") + "\n")
+        for det in f["detail"]:
+            c = det["conn"]
+            if c["role"] == "server":
+                how = "server, accepted %s on %s" % (c["peer"] or "?", c["local"] or "?")
+            else:
+                how = "%s, %s -> %s" % (c["role"], c["local"] or "?", c["peer"] or "?")
+            w("  Timeline of %s conn %s (%s, started %s):\n" % (
+                c["process"], c["conn"], how, _short_ts(c["first_ts"])))
+            w("\n".join(timeline_lines(det["timeline"], "    ", det["elided"])) + "\n")
+            if det["other_timeline"]:
+                o = det["other_conn"]
+                w("  Timeline of the other end, %s conn %s (%s), same clock origin:\n"
+                  % (o["process"], o["conn"], o["role"]))
+                w("\n".join(timeline_lines(det["other_timeline"], "    ")) + "\n")
+            for st in det["stacks"]:
+                w("  Stack (%s):\n" % st["label"])
+                w("\n".join(stack_lines(st["frames"], "    ")) + "\n")
+            if det["joined"]:
+                j = det["joined"]
+                if j["client_random"]:
+                    w("  Both ends of this handshake (client_random %s):\n" % j["client_random"])
+                else:
+                    w("  Both ends of this connection (joined by TCP addresses; no "
+                      "client_random):\n")
+                w("\n".join(joined_lines(j["rows"], "    ")) + "\n")
+            elif det["conn"]["client_random"]:
+                w("  Other end: not in these logs (client_random %s)\n"
+                  % det["conn"]["client_random"])
+    if doc["symbolizer_notes"]:
+        w("\n")
+        for n in doc["symbolizer_notes"]:
+            w("note: %s\n" % n)
+
+
+def joined_lines(rows, indent, col=46):
+    """The side-by-side table; cells wrap inside their column."""
+    out = ["%s   %-24s %-*s %s" % (indent, "", col, "client", "server")]
+    for r in rows:
+        a = textwrap.wrap(_s(r["client"]), col, break_on_hyphens=False) or ["-"]
+        b = textwrap.wrap(_s(r["server"]), col, break_on_hyphens=False) or ["-"]
+        what = textwrap.wrap(r["what"], 24) or [""]
+        for i in range(max(len(a), len(b), len(what))):
+            out.append("%s%-2s %-24s %-*s %s" % (
+                indent, ("!!" if r["differs"] else "") if i == 0 else "",
+                what[i] if i < len(what) else "", col, a[i] if i < len(a) else "",
+                b[i] if i < len(b) else ""))
+    return out
+
+
+def _s(v):
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return str(v)
