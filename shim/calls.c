@@ -107,6 +107,13 @@ void call_end(struct call *call, int ret, size_t bytes, char dir, const void *bu
     if (c) {
         misuse_leave(c);
         if (bytes) {
+            /* The program moves its data through our wrappers, which count
+             * it: libssl need not call our msg callback for every record
+             * any more (the handshake start puts it back). */
+            if (__builtin_expect(c->msg_cb_ours, 0) && c->handshake_ok && !c->in_handshake) {
+                ossl.SSL_set_msg_callback(call->ssl, c->prog_msg_cb);
+                c->msg_cb_ours = false;
+            }
             c->app_data = true;
             if (dir == 'r') {
                 c->bytes_in += bytes;

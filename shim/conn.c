@@ -5,6 +5,7 @@
 #include "keylog.h"
 #include "loop.h"
 #include "names.h"
+#include "process.h"
 #include "record.h"
 #include "sslshim.h"
 #include "stack.h"
@@ -118,7 +119,7 @@ struct conn *conn_attach(SSL *s)
         return NULL;
     c->id = atomic_fetch_add(&next_id, 1);
     c->ssl = s;
-    c->owner_pid = getpid();
+    c->owner_pid = process_pid();
     c->created_ns = now_ns();
     c->role = -1;
     c->ems = -1;
@@ -135,6 +136,7 @@ struct conn *conn_attach(SSL *s)
     keylog_attach(ossl.SSL_get_SSL_CTX(s));
     ossl.SSL_set_info_callback(s, trace_info_cb[ossl.family]);
     ossl.SSL_set_msg_callback(s, trace_msg_cb[ossl.family]);
+    c->msg_cb_ours = true;
 
     pthread_mutex_lock(&conns_lock);
     c->next = live;
@@ -233,7 +235,7 @@ static void conn_end(struct conn *c)
 {
     /* A fork child that frees an SSL it inherited ends nothing: the parent
      * still owns that connection and writes its conn_end. */
-    if (c->owner_pid != getpid())
+    if (c->owner_pid != process_pid())
         return;
     loop_conn_ended(c);
     if (config.mode == MODE_FLIGHT) {
@@ -275,7 +277,7 @@ void conns_end_all(void)
     for (;;) {
         pthread_mutex_lock(&conns_lock);
         struct conn *c = live;
-        while (c && c->owner_pid != getpid())
+        while (c && c->owner_pid != process_pid())
             c = c->next;
         pthread_mutex_unlock(&conns_lock);
         if (!c)

@@ -39,6 +39,7 @@ struct conn {
 
     info_cb_fn prog_info_cb;       /* the program's SSL-level callbacks */
     msg_cb_fn prog_msg_cb;
+    bool msg_cb_ours;              /* our msg callback is installed on the SSL */
 
     int role;                      /* -1 unknown, 0 client, 1 server */
     unsigned handshakes;

@@ -106,6 +106,14 @@ bool ev_escape(struct ev *e, const void *s, size_t n)
     bool replaced = false;
     char tmp[8];
     for (size_t i = 0; i < n;) {
+        size_t run = i;                   /* plain printable ASCII: copy at once */
+        while (run < n && p[run] >= 0x20 && p[run] < 0x7f && p[run] != '"' && p[run] != '\\')
+            run++;
+        if (run > i) {
+            put(e, (const char *)p + i, run - i);
+            i = run;
+            continue;
+        }
         unsigned char c = p[i];
         if (c == '"' || c == '\\') {
             putc_(e, '\\');

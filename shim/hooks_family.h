@@ -119,7 +119,7 @@ EXPORT void HOOK(SSL_set_msg_callback)(SSL *s, msg_cb_fn cb)
     WITH_API(struct conn *c = API->on ? conn_of(s) : NULL);
     if (c)
         c->prog_msg_cb = cb;
-    else
+    if (!c || !c->msg_cb_ours)
         API->SSL_set_msg_callback(s, cb);
 }
 

@@ -9,7 +9,6 @@
 
 #include <stdio.h>
 
-pid_t shim_pid;
 
 static void record_misuse(struct conn *c, const char *kind, const char *fn, pid_t other_tid,
                           const char *other_fn)

@@ -4,11 +4,12 @@
 #ifndef SHIM_MISUSE_H
 #define SHIM_MISUSE_H
 
+#include "process.h"
+
 #include <sys/types.h>
 
 struct conn;
 
-extern pid_t shim_pid;            /* getpid(), cached; updated after fork */
 
 void misuse_enter(struct conn *c, const char *fn);
 void misuse_leave(struct conn *c);

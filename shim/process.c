@@ -19,6 +19,7 @@ static char host[65] = "unknown";
 static char exe_path[PATH_MAX] = "";
 static char exe_name[256] = "unknown";
 static pid_t first_pid;
+pid_t shim_pid;
 
 void process_gather(void)
 {

@@ -6,9 +6,15 @@
 
 #include <stdbool.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 /* Gather host, executable and argv (at activation, and again after fork). */
 void process_gather(void);
+
+/* getpid() is a system call in current glibc: the shim asks this instead
+ * (set at activation, updated in the fork child). */
+extern pid_t shim_pid;
+static inline pid_t process_pid(void) { return shim_pid ? shim_pid : (shim_pid = getpid()); }
 
 const char *process_host(void);
 const char *process_exe_name(void);

@@ -45,7 +45,7 @@ static struct {
     char path[PATH_MAX];
 } sink = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
 
-static __thread pid_t cached_tid;
+static __thread pid_t cached_tid __attribute__((tls_model("initial-exec")));
 
 pid_t shim_tid(void)
 {
@@ -149,20 +149,20 @@ static bool expand_log_path(void)
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(start, sizeof start, "%Y%m%dT%H%M%SZ", &tm);
-    if (!sink_expand_path(sink.path, sizeof sink.path, config.log_template, getpid(),
+    if (!sink_expand_path(sink.path, sizeof sink.path, config.log_template, process_pid(),
                           process_host(), process_exe_name(), start, geteuid()))
         return false;
     /* A fork child whose template has no %p still gets a file of its own. */
-    if (!strstr(config.log_template, "%p") && getpid() != process_first_pid()) {
+    if (!strstr(config.log_template, "%p") && process_pid() != process_first_pid()) {
         size_t len = strlen(sink.path);
-        snprintf(sink.path + len, sizeof sink.path - len, ".%d", (int)getpid());
+        snprintf(sink.path + len, sizeof sink.path - len, ".%d", (int)process_pid());
     }
     return true;
 }
 
 static int open_log_file(void)
 {
-    if (!sink.path[0] || sink.pid != getpid()) {
+    if (!sink.path[0] || sink.pid != process_pid()) {
         if (!expand_log_path()) {
             errno = ENAMETOOLONG;
             return -1;
@@ -198,8 +198,13 @@ static int open_syslog(void)
  * later line: notice and make it again. */
 static bool file_vanished(void)
 {
+    static time_t checked;            /* at most one fstat a second */
     struct stat st;
-    return config.sink == SINK_FILE && fstat(sink.fd, &st) == 0 && st.st_nlink == 0;
+    time_t now = time(NULL);
+    if (config.sink != SINK_FILE || now == checked)
+        return false;
+    checked = now;
+    return fstat(sink.fd, &st) == 0 && st.st_nlink == 0;
 }
 
 static void close_log(void)
@@ -211,7 +216,7 @@ static void close_log(void)
 
 static bool ensure_open_locked(void)
 {
-    if (sink.fd >= 0 && sink.pid == getpid() && !file_vanished())
+    if (sink.fd >= 0 && sink.pid == process_pid() && !file_vanished())
         return true;
     close_log();
     time_t now = time(NULL);
@@ -226,9 +231,9 @@ static bool ensure_open_locked(void)
     case SINK_SYSLOG: fd = open_syslog(); break;
     default:          fd = open_log_file(); break;
     }
-    if (sink.pid != getpid())
+    if (sink.pid != process_pid())
         sink.seq = 0;             /* a new process numbers its own lines */
-    sink.pid = getpid();
+    sink.pid = process_pid();
     if (fd < 0) {
         warn_once(WARN_OPEN, "cannot open log", errno);
         sink.retry_open_at = now + 1;
@@ -243,14 +248,31 @@ static bool ensure_open_locked(void)
 
 /* ---- stamping and writing ------------------------------------------------ */
 
+/* RFC 3339 with microseconds.  The date and time of day change once a
+ * second: format them then, and only the microseconds for each line. */
 static void format_ts(char *out, size_t size)
 {
+    static time_t cached_sec = -1;
+    static char cached[32];
+    static size_t cached_len;
     struct timespec t;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &t);
-    gmtime_r(&t.tv_sec, &tm);
-    size_t n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, size - n, ".%06ldZ", t.tv_nsec / 1000);
+    if (t.tv_sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&t.tv_sec, &tm);
+        cached_len = strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_sec = t.tv_sec;
+    }
+    unsigned us = (unsigned)(t.tv_nsec / 1000);
+    if (size < cached_len + 9)
+        return;
+    memcpy(out, cached, cached_len);
+    char *p = out + cached_len;
+    p[0] = '.';
+    for (int i = 6; i >= 1; i--, us /= 10)
+        p[i] = (char)('0' + us % 10);
+    p[7] = 'Z';
+    p[8] = '\0';
 }
 
 /* syslog gets an RFC 5424 header in front of the JSON object: failures at
@@ -259,7 +281,7 @@ static size_t syslog_prefix(char *h, size_t size, const struct ev *e, const char
 {
     int pri = config.syslog_facility * 8 + (e->failure ? 4 : 6);
     int n = snprintf(h, size, "<%d>1 %s %s %s %d - - ", pri, ts, process_host(),
-                     config.syslog_tag, (int)getpid());
+                     config.syslog_tag, (int)process_pid());
     return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
 }
 
@@ -271,11 +293,11 @@ static size_t format_header(char *h, size_t size, const struct ev *e, const char
         char conn[32] = "";
         if (e->conn)
             snprintf(conn, sizeof conn, " conn %llu", (unsigned long long)e->conn);
-        n = snprintf(h + o, size - o, "sslshim[%d]%s %s%s%s", (int)getpid(), conn, e->name,
+        n = snprintf(h + o, size - o, "sslshim[%d]%s %s%s%s", (int)process_pid(), conn, e->name,
                      e->summary[0] ? ": " : "", e->summary);
     } else {
         n = snprintf(h + o, size - o, "{\"ts\":\"%s\",\"ev\":\"%s\",\"host\":\"%s\",\"pid\":%d,"
-                     "\"tid\":%d,\"seq\":%llu", ts, e->name, process_host(), (int)getpid(),
+                     "\"tid\":%d,\"seq\":%llu", ts, e->name, process_host(), (int)process_pid(),
                      (int)shim_tid(), (unsigned long long)sink.seq);
     }
     if (n < 0)

@@ -49,6 +49,10 @@ static void on_handshake_start(struct conn *c, const SSL *s)
     c->hs_start_ns = now_ns();
     c->have_random = false;
     keylog_attach(ossl.SSL_get_SSL_CTX(s));    /* SSL_set_SSL_CTX may have moved it */
+    if (!c->msg_cb_ours) {                       /* taken off after the last handshake */
+        ossl.SSL_set_msg_callback((SSL *)s, trace_msg_cb[ossl.family]);
+        c->msg_cb_ours = true;
+    }
     if (!c->peer[0])
         conn_note_addresses(c, s);
     if (c->role == 0)

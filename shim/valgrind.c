@@ -3,6 +3,7 @@
 #include "valgrind.h"
 
 #include "config.h"
+#include "process.h"
 #include "conn.h"
 #include "event.h"
 #include "record.h"
@@ -42,10 +43,10 @@ void valgrind_mirror(const struct ev *e)
     if (!valgrind_active || !mirrored(e->name))
         return;
     if (e->conn)
-        VALGRIND_PRINTF("sslshim[%d] conn %llu %s: %s\n", (int)getpid(),
+        VALGRIND_PRINTF("sslshim[%d] conn %llu %s: %s\n", (int)process_pid(),
                         (unsigned long long)e->conn, e->name, e->summary);
     else
-        VALGRIND_PRINTF("sslshim[%d] %s: %s\n", (int)getpid(), e->name, e->summary);
+        VALGRIND_PRINTF("sslshim[%d] %s: %s\n", (int)process_pid(), e->name, e->summary);
 }
 
 /* The first undefined byte of [buf, buf+len), or -1.  VALGRIND_GET_VBITS
