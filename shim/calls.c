@@ -19,30 +19,12 @@
 
 __thread struct thread_call thread_call __attribute__((tls_model("initial-exec")));
 
-bool call_begin(struct call *call, struct ossl_api *api, SSL *s, const char *fn,
-                uintptr_t caller)
+struct conn *call_attach(SSL *s)
 {
-    if (!api->on || thread_call.depth != 0)
-        return false;
-    call->saved_api = ossl_current;
-    ossl_current = api;
-    struct conn *c = conn_of(s);
-    if (!c && s) {
-        int saved_errno = errno;
-        c = conn_attach(s);       /* an SSL made where we could not see it */
-        errno = saved_errno;
-    }
-    thread_call.depth = 1;
-    thread_call.fn = fn;
-    thread_call.caller = caller;
-    call->conn = c;
-    call->ssl = s;
-    call->fn = fn;
-    call->t0 = level_on(LEVEL_IO) ? now_ns() : 0;
-    call->zero_ok = false;
-    if (c)
-        misuse_enter(c, fn);
-    return true;
+    int saved_errno = errno;
+    struct conn *c = conn_attach(s);
+    errno = saved_errno;
+    return c;
 }
 
 static void record_error(struct call *call, int ret, int err, int saved_errno)
@@ -100,32 +82,17 @@ static bool is_failure(int err)
     return err == SSL_ERROR_SSL || err == SSL_ERROR_SYSCALL;
 }
 
-void call_end(struct call *call, int ret, size_t bytes, char dir, const void *buf)
+void call_end_slow(struct call *call, int ret, size_t bytes, char dir, const void *buf)
 {
     int saved_errno = errno;
     struct conn *c = call->conn;
-    if (c) {
-        misuse_leave(c);
-        if (bytes) {
-            /* The program moves its data through our wrappers, which count
-             * it: libssl need not call our msg callback for every record
-             * any more (the handshake start puts it back). */
-            if (__builtin_expect(c->msg_cb_ours, 0) && c->handshake_ok && !c->in_handshake) {
-                ossl.SSL_set_msg_callback(call->ssl, c->prog_msg_cb);
-                c->msg_cb_ours = false;
-            }
-            c->app_data = true;
-            if (dir == 'r') {
-                c->bytes_in += bytes;
-                c->reads++;
-            } else if (dir == 'w') {
-                c->bytes_out += bytes;
-                c->writes++;
-            }
-        }
+    /* The program moves its data through our wrappers, which count it:
+     * libssl need not call our msg callback for every record any more (the
+     * next handshake start puts it back). */
+    if (c && bytes && c->msg_cb_ours && c->handshake_ok && !c->in_handshake) {
+        ossl.SSL_set_msg_callback(call->ssl, c->prog_msg_cb);
+        c->msg_cb_ours = false;
     }
-    /* Everything below is off the fast path: a failed call, or a level that
-     * asked for every call. */
     if (ret <= 0 || level_on(LEVEL_IO)) {
         bool ok = ret > 0 || (ret == 0 && call->zero_ok);
         int err = ok ? SSL_ERROR_NONE : ossl.SSL_get_error(call->ssl, ret);
@@ -136,8 +103,5 @@ void call_end(struct call *call, int ret, size_t bytes, char dir, const void *bu
         if (level_on(LEVEL_DATA) && bytes && buf)
             record_data(call, dir, buf, bytes);
     }
-    thread_call.depth = 0;
-    thread_call.fn = NULL;
-    ossl_current = call->saved_api;
     errno = saved_errno;
 }

@@ -8,13 +8,17 @@
 #ifndef SHIM_CALLS_H
 #define SHIM_CALLS_H
 
+#include "config.h"
 #include "conn.h"
+#include "misuse.h"
+#include "sink.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
 struct thread_call {
     int depth;                    /* >0 while inside an interposed call */
+    pid_t tid;                    /* this thread's id, cached (0: not yet) */
     const char *fn;               /* the outermost call's name */
     uintptr_t caller;             /* its return address in the program */
 };
@@ -35,12 +39,65 @@ struct call {
                                      SSL_shutdown's "not finished yet") */
 };
 
-/* Start recording a call; false means "just pass it through". */
-bool call_begin(struct call *call, struct ossl_api *api, SSL *s, const char *fn,
-                uintptr_t caller);
+/* Out of line: the parts that are not on the data path. */
+struct conn *call_attach(SSL *s);
+void call_end_slow(struct call *call, int ret, size_t bytes, char dir, const void *buf);
 
-/* After the real function returned `ret` (`bytes` moved; `dir` 'r' or 'w'
- * for data calls, 0 otherwise).  Restores errno as the real call left it. */
-void call_end(struct call *call, int ret, size_t bytes, char dir, const void *buf);
+/* Start recording a call; false means "just pass it through".  Inline: it
+ * is on every SSL_read/SSL_write and must stay a handful of loads and
+ * stores (no lock, no system call, errno untouched). */
+static inline bool call_begin(struct call *call, struct ossl_api *api, SSL *s, const char *fn,
+                              uintptr_t caller)
+{
+    if (!api->on || thread_call.depth != 0)
+        return false;
+    call->saved_api = ossl_current;
+    ossl_current = api;
+    struct conn *c = s && api->ssl_idx >= 0 ? api->SSL_get_ex_data(s, api->ssl_idx) : NULL;
+    if (__builtin_expect(!c && s != NULL, 0))
+        c = call_attach(s);            /* an SSL made where we could not see it */
+    thread_call.depth = 1;
+    thread_call.fn = fn;
+    thread_call.caller = caller;
+    call->conn = c;
+    call->ssl = s;
+    call->fn = fn;
+    call->t0 = __builtin_expect(config.level >= LEVEL_IO, 0) ? now_ns() : 0;
+    call->zero_ok = false;
+    if (c) {
+        if (__builtin_expect(thread_call.tid == 0, 0))
+            thread_call.tid = shim_tid();
+        misuse_enter(c, fn, thread_call.tid);
+    }
+    return true;
+}
+
+/* After the real function returned `ret` (`bytes` moved; `dir` 'r', 'w' or
+ * 'p' for data calls, 0 otherwise).  errno is the real call's throughout. */
+static inline void call_end(struct call *call, int ret, size_t bytes, char dir, const void *buf)
+{
+    struct conn *c = call->conn;
+    if (c) {
+        misuse_leave(c);
+        if (bytes) {
+            c->app_data = true;
+            if (dir == 'r') {
+                c->bytes_in += bytes;
+                c->reads++;
+            } else if (dir == 'w') {
+                c->bytes_out += bytes;
+                c->writes++;
+            }
+        }
+    }
+    /* A failure, a level that wants every call, or our msg callback still on
+     * the SSL after a handshake: off the fast path. */
+    if (__builtin_expect(ret <= 0 || config.level >= LEVEL_IO ||
+                         (c && bytes && c->msg_cb_ours && c->handshake_ok), 0))
+        call_end_slow(call, ret, bytes, dir, buf);
+    thread_call.depth = 0;
+    thread_call.fn = NULL;
+    ossl_current = call->saved_api;
+}
 
 #endif

@@ -70,7 +70,7 @@
  * cause of a peer that cannot decrypt: say so before it is encrypted. */
 #define CHECK_DEFINED(fn, buf, len)                                             \
     do {                                                                        \
-        if (__builtin_expect(valgrind_active, 0) && API->on &&                  \
+        if (__builtin_expect(valgrind_memcheck, 0) && API->on &&                \
             thread_call.depth == 0) {                                           \
             WITH_API(valgrind_check_write(conn_of(s), fn, buf, len));           \
         }                                                                       \

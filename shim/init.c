@@ -65,6 +65,7 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
     shim_pid = getpid();
+    thread_call.tid = 0;              /* the child's thread has an id of its own */
     sink_atfork_child();
     conns_atfork_child();
     loop_atfork_child();

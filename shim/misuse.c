@@ -7,6 +7,7 @@
 #include "sslshim.h"
 #include "stack.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 
@@ -33,23 +34,16 @@ static void record_misuse(struct conn *c, const char *kind, const char *fn, pid_
     record(&e);
 }
 
-void misuse_enter(struct conn *c, const char *fn)
+void misuse_seen(struct conn *c, const char *fn, pid_t me, pid_t other)
 {
-    pid_t me = shim_tid();
-    if (__builtin_expect(c->owner_pid != shim_pid, 0) && !c->fork_reported) {
+    int saved_errno = errno;
+    if (c->owner_pid != shim_pid && !c->fork_reported) {
         c->fork_reported = true;
         record_misuse(c, "after_fork", fn, 0, NULL);
     }
-    pid_t other = __atomic_load_n(&c->active_tid, __ATOMIC_RELAXED);
-    if (__builtin_expect(other != 0 && other != me, 0) && !c->concurrent_reported) {
+    if (other != 0 && other != me && !c->concurrent_reported) {
         c->concurrent_reported = true;
         record_misuse(c, "concurrent", fn, other, c->active_fn);
     }
-    __atomic_store_n(&c->active_tid, me, __ATOMIC_RELAXED);
-    c->active_fn = fn;
-}
-
-void misuse_leave(struct conn *c)
-{
-    __atomic_store_n(&c->active_tid, 0, __ATOMIC_RELAXED);
+    errno = saved_errno;
 }

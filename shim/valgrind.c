@@ -21,10 +21,17 @@
 #include <valgrind/valgrind.h>
 
 bool valgrind_active;
+bool valgrind_memcheck;
 
 void valgrind_init(void)
 {
     valgrind_active = config.valgrind_auto && RUNNING_ON_VALGRIND;
+    if (valgrind_active) {
+        /* Only memcheck knows which bytes are defined: VALGRIND_GET_VBITS
+         * answers 0 under the other tools (callgrind, helgrind, ...). */
+        unsigned char probe = 0, vbits = 0;
+        valgrind_memcheck = VALGRIND_GET_VBITS(&probe, &vbits, 1) == 1;
+    }
 }
 
 static bool mirrored(const char *name)

@@ -15,6 +15,7 @@ struct ev;
 struct conn;
 
 extern bool valgrind_active;       /* running under Valgrind and not switched off */
+extern bool valgrind_memcheck;     /* ... and its tool is memcheck (definedness known) */
 
 void valgrind_init(void);
 
