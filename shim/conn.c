@@ -177,7 +177,8 @@ static void write_conn_end(struct conn *c)
 {
     struct ev e;
     record_begin(&e, SSLSHIM_EV_CONN_END, c);
-    snprintf(e.summary, sizeof e.summary, "%s, %s", outcome(c),
+    if (summary_wanted(&e))
+        snprintf(e.summary, sizeof e.summary, "%s, %s", outcome(c),
              c->app_data ? "application data" : "no application data");
     ev_str(&e, "role", c->role < 0 ? NULL : c->role ? "server" : "client");
     ev_str(&e, "peer", c->peer[0] ? c->peer : NULL);

@@ -61,6 +61,7 @@ struct conn {
     unsigned stacks;               /* stacks captured for this connection */
     char last_alert[32];
     char last_state[CONN_STATE_MAX];
+    const char *last_loop_state;   /* the state of the last loop report */
     char peer[CONN_ADDR_MAX];      /* "" when unknown */
     char local[CONN_ADDR_MAX];
     unsigned char sni[CONN_SNI_MAX];

@@ -3,12 +3,55 @@
  * that neither change the SSL nor touch the error queue are used. */
 #include "handshake.h"
 
+#include "record.h"
 #include "sha256.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* A server presents the same certificate to every client: remember the
+ * fingerprints of the last few encodings instead of hashing them again.
+ * Only ever tried with trylock, so a fork child can never wait on it. */
+#define FINGERPRINTS 8
+static struct {
+    unsigned char *der;
+    size_t len;
+    uint8_t md[32];
+} fingerprints[FINGERPRINTS];
+static unsigned next_fingerprint;
+static pthread_mutex_t fingerprints_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool fingerprint_known(const unsigned char *der, size_t len, uint8_t out[32])
+{
+    bool found = false;
+    if (pthread_mutex_trylock(&fingerprints_lock) != 0)
+        return false;
+    for (unsigned i = 0; i < FINGERPRINTS && !found; i++) {
+        if (fingerprints[i].len == len && memcmp(fingerprints[i].der, der, len) == 0) {
+            memcpy(out, fingerprints[i].md, 32);
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&fingerprints_lock);
+    return found;
+}
+
+static void fingerprint_keep(unsigned char *der, size_t len, const uint8_t md[32])
+{
+    if (pthread_mutex_trylock(&fingerprints_lock) != 0) {
+        free(der);
+        return;
+    }
+    unsigned i = next_fingerprint++ % FINGERPRINTS;
+    free(fingerprints[i].der);
+    fingerprints[i].der = der;            /* reachable from here until replaced */
+    fingerprints[i].len = len;
+    memcpy(fingerprints[i].md, md, 32);
+    pthread_mutex_unlock(&fingerprints_lock);
+}
 
 /* SHA-256 of a DER encoding produced by an i2d function. */
 static bool der_sha256(int (*i2d)(const void *, unsigned char **), const void *obj,
@@ -21,11 +64,17 @@ static bool der_sha256(int (*i2d)(const void *, unsigned char **), const void *o
     if (!der)
         return false;
     unsigned char *p = der;
-    bool ok = i2d(obj, &p) == len;
-    if (ok)
-        sha256(der, (size_t)len, out);
-    free(der);
-    return ok;
+    if (i2d(obj, &p) != len) {
+        free(der);
+        return false;
+    }
+    if (fingerprint_known(der, (size_t)len, out)) {
+        free(der);
+        return true;
+    }
+    sha256(der, (size_t)len, out);
+    fingerprint_keep(der, (size_t)len, out);
+    return true;
 }
 
 static int i2d_x509(const void *x, unsigned char **p) { return ossl.i2d_X509(x, p); }
@@ -127,7 +176,8 @@ void handshake_done_fields(struct ev *e, SSL *s, struct conn *c)
     const char *version = ossl.SSL_get_version(s);
     const SSL_CIPHER *cipher = ossl.SSL_get_current_cipher(s);
     const char *cipher_name = cipher ? ossl.SSL_CIPHER_get_name(cipher) : NULL;
-    snprintf(e->summary, sizeof e->summary, "%s %s", version ? version : "?",
+    if (summary_wanted(e))
+        snprintf(e->summary, sizeof e->summary, "%s %s", version ? version : "?",
              cipher_name ? cipher_name : "?");
     ev_str(e, "version", version);
     ev_str(e, "cipher", cipher_name);

@@ -11,6 +11,11 @@ struct conn;
 
 static inline bool level_on(enum level l) { return config.level >= l; }
 
+/* The human summary of an event is read only by the text format and by
+ * Valgrind's log: frequent events skip formatting it otherwise. */
+extern bool valgrind_active;
+static inline bool summary_wanted(const struct ev *e) { return e->text || valgrind_active; }
+
 /* Start an event in the configured format. */
 void record_begin(struct ev *e, const char *name, const struct conn *c);
 

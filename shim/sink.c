@@ -285,6 +285,48 @@ static size_t syslog_prefix(char *h, size_t size, const struct ev *e, const char
     return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
 }
 
+/* A bounded appender for the JSON header, written on every line: plain
+ * copies instead of snprintf, which cost more than the rest of the line. */
+struct appender {
+    char *p, *end;
+};
+
+static void append(struct appender *a, const char *s)
+{
+    while (*s && a->p < a->end)
+        *a->p++ = *s++;
+}
+
+static void append_dec(struct appender *a, unsigned long long v)
+{
+    char tmp[24], *q = tmp + sizeof tmp;
+    do {
+        *--q = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (q < tmp + sizeof tmp && a->p < a->end)
+        *a->p++ = *q++;
+}
+
+static size_t json_header(char *h, size_t size, const struct ev *e, const char *ts)
+{
+    struct appender a = { h, h + size - 1 };
+    append(&a, "{\"ts\":\"");
+    append(&a, ts);
+    append(&a, "\",\"ev\":\"");
+    append(&a, e->name);
+    append(&a, "\",\"host\":\"");
+    append(&a, process_host());
+    append(&a, "\",\"pid\":");
+    append_dec(&a, (unsigned long long)process_pid());
+    append(&a, ",\"tid\":");
+    append_dec(&a, (unsigned long long)shim_tid());
+    append(&a, ",\"seq\":");
+    append_dec(&a, sink.seq);
+    *a.p = '\0';
+    return (size_t)(a.p - h);
+}
+
 static size_t format_header(char *h, size_t size, const struct ev *e, const char *ts)
 {
     size_t o = config.sink == SINK_SYSLOG ? syslog_prefix(h, size, e, ts) : 0;
@@ -296,9 +338,7 @@ static size_t format_header(char *h, size_t size, const struct ev *e, const char
         n = snprintf(h + o, size - o, "sslshim[%d]%s %s%s%s", (int)process_pid(), conn, e->name,
                      e->summary[0] ? ": " : "", e->summary);
     } else {
-        n = snprintf(h + o, size - o, "{\"ts\":\"%s\",\"ev\":\"%s\",\"host\":\"%s\",\"pid\":%d,"
-                     "\"tid\":%d,\"seq\":%llu", ts, e->name, process_host(), (int)process_pid(),
-                     (int)shim_tid(), (unsigned long long)sink.seq);
+        return o + json_header(h + o, size - o, e, ts);
     }
     if (n < 0)
         return o;

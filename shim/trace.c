@@ -63,7 +63,8 @@ static void on_handshake_start(struct conn *c, const SSL *s)
 
     struct ev e;
     record_begin(&e, SSLSHIM_EV_HANDSHAKE_START, c);
-    snprintf(e.summary, sizeof e.summary, "%s #%u via %s", c->role ? "server" : "client",
+    if (summary_wanted(&e))
+        snprintf(e.summary, sizeof e.summary, "%s #%u via %s", c->role ? "server" : "client",
              c->handshakes, thread_call.fn ? thread_call.fn : "?");
     ev_str(&e, "role", c->role ? "server" : "client");
     ev_str(&e, "peer", c->peer[0] ? c->peer : NULL);
@@ -86,12 +87,20 @@ static void on_handshake_start(struct conn *c, const SSL *s)
 static void on_state(struct conn *c, const SSL *s, int where, int ret)
 {
     const char *state = ossl.SSL_state_string_long(s);
+    /* OpenSSL reports some states twice in a row (before and after the I/O
+     * of one step); a repeated loop report is not a transition.  The names
+     * are OpenSSL's static strings, so the pointer identifies the state. */
+    bool repeat = (where & SSL_CB_LOOP) && state == c->last_loop_state;
+    c->last_loop_state = (where & SSL_CB_LOOP) ? state : NULL;
+    if (repeat)
+        return;
     snprintf(c->last_state, sizeof c->last_state, "%s", conn_state(s));
     if (!level_on(LEVEL_HANDSHAKE))
         return;
     struct ev e;
     record_begin(&e, SSLSHIM_EV_STATE, c);
-    snprintf(e.summary, sizeof e.summary, "%s", c->last_state);
+    if (summary_wanted(&e))
+        snprintf(e.summary, sizeof e.summary, "%s", c->last_state);
     ev_str(&e, "state", state);
     ev_str(&e, "where", (where & SSL_CB_LOOP) ? "loop" : "exit");
     if (where & SSL_CB_EXIT)
@@ -224,7 +233,8 @@ static void record_msg(struct conn *c, int write_p, int version, int content_typ
     }
     struct ev e;
     record_begin(&e, SSLSHIM_EV_MSG, c);
-    snprintf(e.summary, sizeof e.summary, "%s %s", write_p ? "sent" : "recv", hs ? hs : type);
+    if (summary_wanted(&e))
+        snprintf(e.summary, sizeof e.summary, "%s %s", write_p ? "sent" : "recv", hs ? hs : type);
     ev_str(&e, "dir", write_p ? "sent" : "recv");
     ev_str(&e, "type", type);
     if (content_type == SSL3_RT_HANDSHAKE) {
