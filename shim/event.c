@@ -5,7 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool reserve(struct ev *e, size_t more)
+static bool grow(struct ev *e, size_t more) __attribute__((noinline));
+
+/* Room for `more` bytes; the common case (there is room) stays inline. */
+static inline bool reserve(struct ev *e, size_t more)
+{
+    if (__builtin_expect(e->len + more <= e->cap && !e->failed, 1))
+        return true;
+    return grow(e, more);
+}
+
+static bool grow(struct ev *e, size_t more)
 {
     if (e->failed)
         return false;
@@ -24,7 +34,7 @@ static bool reserve(struct ev *e, size_t more)
     return true;
 }
 
-static void put(struct ev *e, const char *s, size_t n)
+static inline void put(struct ev *e, const char *s, size_t n)
 {
     if (reserve(e, n)) {
         memcpy(e->buf + e->len, s, n);

@@ -293,8 +293,11 @@ struct appender {
 
 static void append(struct appender *a, const char *s)
 {
-    while (*s && a->p < a->end)
-        *a->p++ = *s++;
+    size_t n = strlen(s);
+    if (n > (size_t)(a->end - a->p))
+        n = (size_t)(a->end - a->p);
+    memcpy(a->p, s, n);
+    a->p += n;
 }
 
 static void append_dec(struct appender *a, unsigned long long v)
