@@ -89,6 +89,8 @@ install: all
 	install -m 0644 include/sslshim.h $(DESTDIR)$(INCDIR)/sslshim.h
 	install -m 0755 scripts/sslshim $(DESTDIR)$(BINDIR)/sslshim
 	install -m 0644 scripts/sslshim_*.py $(DESTDIR)$(PREFIX)/lib/sslshim/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0644 man/sslshim.1 $(DESTDIR)$(PREFIX)/share/man/man1/sslshim.1
 
 # The OpenSSL compatibility matrix (tests/compat/README.md): 1.1.1 and a newer
 # 3.x built from Debian's source packages into build/compat, and the system's.

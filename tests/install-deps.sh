@@ -6,4 +6,4 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     build-essential g++ libssl-dev openssl libunwind-dev valgrind \
     curl nginx-light python3 ca-certificates binutils \
-    rsyslog tshark util-linux chromium ltrace gdb >/dev/null
+    rsyslog tshark util-linux chromium ltrace gdb groff-base >/dev/null

@@ -1,6 +1,7 @@
 """The README's promises about the build: `make demo` shows the loop, the
 alerts and the retrying function; `make install` honours PREFIX and DESTDIR."""
 import os
+import shutil
 import subprocess
 
 from lib import ROOT, ShimTest, run
@@ -28,3 +29,13 @@ class Make(ShimTest):
         self.assertTrue(os.path.isfile(os.path.join(dest, "opt/sslshim/include/sslshim.h")))
         with open(lib, "rb") as f:
             self.assertEqual(f.read(4), b"\x7fELF")
+        self.assertTrue(os.access(os.path.join(dest, "opt/sslshim/bin/sslshim"), os.X_OK))
+        man = os.path.join(dest, "opt/sslshim/share/man/man1/sslshim.1")
+        self.assertTrue(os.path.isfile(man))
+
+    def test_man_page_renders_without_warnings(self):
+        if not shutil.which("groff"):
+            self.skipTest("groff not installed")
+        r = run(["groff", "-man", "-ww", "-z", os.path.join(ROOT, "man", "sslshim.1")],
+                universal_newlines=True)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
