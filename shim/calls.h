@@ -11,7 +11,6 @@
 #include "config.h"
 #include "conn.h"
 #include "misuse.h"
-#include "record.h"
 #include "sink.h"
 
 #include <stdbool.h>
@@ -20,7 +19,6 @@
 struct thread_call {
     int depth;                    /* >0 while inside an interposed call */
     pid_t tid;                    /* this thread's id, cached (0: not yet) */
-    int held;                     /* lines held back during this call (record.c) */
     const char *fn;               /* the outermost call's name */
     uintptr_t caller;             /* its return address in the program */
 };
@@ -133,8 +131,6 @@ static inline void call_end(struct call *call, int ret, size_t bytes, char dir, 
         call_end_slow(call, ret, bytes, dir, buf);
     thread_call.depth = 0;
     thread_call.fn = NULL;
-    if (__builtin_expect(thread_call.held != 0, 0))
-        record_flush();
     ossl_current = call->saved_api;
 }
 

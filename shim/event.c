@@ -55,7 +55,6 @@ void ev_begin(struct ev *e, const char *name, uint64_t conn, bool text)
     e->depth = 0;
     e->need_comma[0] = false;
     e->summary[0] = '\0';
-    e->when.tv_sec = 0;
     e->name = name;
     e->conn = conn;
     e->text = text;

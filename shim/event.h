@@ -11,7 +11,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
 #define EV_HEADROOM 512          /* room for the header (and a syslog prefix), filled in by the sink */
 #define EV_MAX_DEPTH 8
@@ -25,7 +24,6 @@ struct ev {
     bool failed;                 /* allocation failed: drop it */
     bool failure;                /* reports a failure: flight mode writes the history */
     void *owner;                 /* the struct conn it is about (record.c), or NULL */
-    struct timespec when;        /* when it happened, if held back (record.c); else 0 */
     int depth;
     bool need_comma[EV_MAX_DEPTH];
     char summary[160];           /* text format: the human part after the event name */

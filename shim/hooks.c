@@ -10,7 +10,6 @@
 #include "init.h"
 #include "keylog.h"
 #include "openssl.h"
-#include "record.h"
 #include "valgrind.h"
 
 #include <errno.h>

@@ -80,9 +80,6 @@ EXPORT void HOOK(SSL_free)(SSL *s)
     API->SSL_free(s);
     thread_call.depth = 0;
     thread_call.fn = NULL;
-    if (thread_call.held) {
-        WITH_API(record_flush());
-    }
 }
 
 /* ---- callbacks: ours stay installed; the program's are kept and chained ---- */

@@ -14,7 +14,6 @@
 #include "misuse.h"
 #include "openssl.h"
 #include "process.h"
-#include "record.h"
 #include "sink.h"
 #include "stack.h"
 #include "valgrind.h"
@@ -67,7 +66,6 @@ static void atfork_child(void)
 {
     shim_pid = getpid();
     thread_call.tid = 0;              /* the child's thread has an id of its own */
-    thread_call.held = 0;             /* the parent writes the lines it held */
     sink_atfork_child();
     conns_atfork_child();
     loop_atfork_child();
@@ -132,10 +130,6 @@ static void end_family(struct ossl_api *api)
 __attribute__((destructor)) static void shim_unload(void)
 {
     int saved_errno = errno;
-    /* exit() may come from inside a call (a callback of the program's): what
-     * that call held back is written first, and nothing is held any more. */
-    thread_call.depth = 0;
-    record_flush();
     for (int f = 0; f < OSSL_FAMILIES; f++)
         end_family(&ossl_libs[f]);
     errno = saved_errno;

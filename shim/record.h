@@ -19,12 +19,7 @@ static inline bool summary_wanted(const struct ev *e) { return e->text || valgri
 /* Start an event in the configured format. */
 void record_begin(struct ev *e, const char *name, const struct conn *c);
 
-/* Write (or hold back until the call returns, or keep in flight mode) a
- * finished event and free it. */
+/* Write (or keep, in flight mode) a finished event and free it. */
 void record(struct ev *e);
-
-/* Write the lines held back during the current call (calls.h calls this
- * when the call returns). */
-void record_flush(void);
 
 #endif

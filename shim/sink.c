@@ -250,16 +250,13 @@ static bool ensure_open_locked(void)
 
 /* RFC 3339 with microseconds.  The date and time of day change once a
  * second: format them then, and only the microseconds for each line. */
-static void format_ts(char *out, size_t size, const struct timespec *when)
+static void format_ts(char *out, size_t size)
 {
     static time_t cached_sec = -1;
     static char cached[32];
     static size_t cached_len;
     struct timespec t;
-    if (when && when->tv_sec)
-        t = *when;
-    else
-        clock_gettime(CLOCK_REALTIME, &t);
+    clock_gettime(CLOCK_REALTIME, &t);
     if (t.tv_sec != cached_sec) {
         struct tm tm;
         gmtime_r(&t.tv_sec, &tm);
@@ -354,7 +351,7 @@ static size_t format_header(char *h, size_t size, const struct ev *e, const char
 static const char *stamp_locked(struct ev *e, size_t *len)
 {
     char ts[40], header[EV_HEADROOM];
-    format_ts(ts, sizeof ts, &e->when);
+    format_ts(ts, sizeof ts);
     sink.seq++;
     return ev_finish(e, header, format_header(header, sizeof header, e, ts), len);
 }
@@ -466,50 +463,6 @@ void sink_emit(struct ev *e)
     } else {
         sink.seq++;               /* numbered and lost: the gap is explained by `dropped` */
         count_dropped(1, sink.drop_reason ? sink.drop_reason : "cannot open");
-    }
-    pthread_mutex_unlock(&sink.lock);
-}
-
-/* Lines held back during one API call go out together: numbered now, in
- * order, and written with one write(2) — several whole lines in one write
- * never interleave with other writers' either. */
-void sink_emit_batch(struct ev *const *evs, int n)
-{
-    pthread_mutex_lock(&sink.lock);
-    if (!ready_locked()) {
-        sink.seq += (uint64_t)n;
-        count_dropped((uint64_t)n, sink.drop_reason ? sink.drop_reason : "cannot open");
-    } else if (config.sink == SINK_SYSLOG || n == 1) {
-        for (int i = 0; i < n; i++)       /* syslog: one datagram per event */
-            write_event_locked(evs[i]);
-        rotate_if_full_locked();
-    } else {
-        const char *lines[n];
-        size_t lens[n], total = 0;
-        for (int i = 0; i < n; i++) {
-            lines[i] = stamp_locked(evs[i], &lens[i]);
-            total += lines[i] ? lens[i] : 0;
-        }
-        char *all = malloc(total ? total : 1);
-        if (!all) {
-            count_dropped((uint64_t)n, "memory");
-        } else {
-            size_t o = 0;
-            int kept = 0;
-            for (int i = 0; i < n; i++) {
-                if (!lines[i]) {
-                    count_dropped(1, "memory");
-                    continue;
-                }
-                memcpy(all + o, lines[i], lens[i]);
-                o += lens[i];
-                kept++;
-            }
-            if (o && !write_raw_locked(all, o))
-                count_dropped((uint64_t)kept - 1, sink.drop_reason);   /* one counted already */
-            free(all);
-            rotate_if_full_locked();
-        }
     }
     pthread_mutex_unlock(&sink.lock);
 }

@@ -18,9 +18,6 @@
 /* Number, date and write one event now (stream mode). */
 void sink_emit(struct ev *e);
 
-/* Number and write events held back until now, with one write(2). */
-void sink_emit_batch(struct ev *const *evs, int n);
-
 /* Number and date an event without writing it (flight mode keeps it);
  * returns the finished line inside e's buffer, or NULL. */
 const char *sink_stamp(struct ev *e, size_t *len);
