@@ -27,7 +27,8 @@ trap cleanup EXIT INT TERM
 wait_port() {   # wait_port FILE: the port a fixture printed as "PORT n"
     i=0
     while [ $i -lt 100 ]; do
-        port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$1")
+        # the background job may not have created its output file yet
+        port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$1" 2>/dev/null || true)
         [ -n "$port" ] && { echo "$port"; return 0; }
         sleep 0.05; i=$((i + 1))
     done
