@@ -98,6 +98,14 @@ static void format_sockaddr(char *out, size_t size, const struct sockaddr_storag
     }
 }
 
+void conn_sni_field(struct ev *e, const struct conn *c)
+{
+    if (c->have_sni)
+        ev_strn(e, "sni", c->sni, c->sni_len);
+    else
+        ev_null(e, "sni");
+}
+
 void conn_note_addresses(struct conn *c, const SSL *s)
 {
     struct sockaddr_storage ss = { 0 };
@@ -183,10 +191,7 @@ static void write_conn_end(struct conn *c)
              c->app_data ? "application data" : "no application data");
     ev_str(&e, "role", c->role < 0 ? NULL : c->role ? "server" : "client");
     ev_str(&e, "peer", c->peer[0] ? c->peer : NULL);
-    if (c->have_sni)
-        ev_strn(&e, "sni", c->sni, c->sni_len);
-    else
-        ev_null(&e, "sni");
+    conn_sni_field(&e, c);
     ev_uint(&e, "handshakes", c->handshakes);
     ev_bool(&e, "app_data", c->app_data);
     ev_uint(&e, "bytes_in", c->bytes_in);

@@ -12,6 +12,7 @@
 #ifndef SHIM_CONN_H
 #define SHIM_CONN_H
 
+#include "event.h"
 #include "openssl.h"
 
 #include <stdbool.h>
@@ -95,6 +96,9 @@ struct conn *conn_attach(SSL *s);
 
 /* Remember the program's msg callback of a CTX (copied into each SSL_new). */
 void conn_ctx_msg_cb_set(SSL_CTX *ctx, msg_cb_fn cb);
+
+/* The "sni" field: the name as sent (escaped, with sni_hex if not UTF-8), or null. */
+void conn_sni_field(struct ev *e, const struct conn *c);
 
 /* The peer and local addresses of the SSL's socket, if it has one. */
 void conn_note_addresses(struct conn *c, const SSL *s);

@@ -192,10 +192,7 @@ void handshake_done_fields(struct ev *e, SSL *s, struct conn *c)
         ev_null(e, "alpn");
     ev_bool(e, "resumed", ossl.SSL_session_reused(s) == 1);
     ev_uint(e, "ms", (unsigned long long)((now_ns() - c->hs_start_ns) / 1000000));
-    if (c->have_sni)
-        ev_strn(e, "sni", c->sni, c->sni_len);
-    else
-        ev_null(e, "sni");
+    conn_sni_field(e, c);
     if (c->have_random)
         ev_hex(e, "client_random", c->client_random, sizeof c->client_random);
     else

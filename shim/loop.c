@@ -110,10 +110,7 @@ static void record_loop(struct conn *c, const char *kind, unsigned count, unsign
              config.loop_window_s, failed);
     ev_str(&e, "kind", kind);
     ev_str(&e, "peer", c->peer[0] ? c->peer : NULL);
-    if (c->have_sni)
-        ev_strn(&e, "sni", c->sni, c->sni_len);
-    else
-        ev_null(&e, "sni");
+    conn_sni_field(&e, c);
     ev_uint(&e, "count", count);
     ev_uint(&e, "window_s", config.loop_window_s);
     ev_uint(&e, "failed", failed);

@@ -69,10 +69,7 @@ static void on_handshake_start(struct conn *c, const SSL *s)
     ev_str(&e, "role", c->role ? "server" : "client");
     ev_str(&e, "peer", c->peer[0] ? c->peer : NULL);
     ev_str(&e, "local", c->local[0] ? c->local : NULL);
-    if (c->have_sni)
-        ev_strn(&e, "sni", c->sni, c->sni_len);
-    else
-        ev_null(&e, "sni");
+    conn_sni_field(&e, c);
     ev_uint(&e, "n", c->handshakes);
     ev_uint(&e, "attempt", attempt);
     ev_str(&e, "entry", thread_call.fn);
