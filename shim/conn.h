@@ -3,8 +3,9 @@
  * A conn is created when the program calls SSL_new (or, for an SSL made where
  * we could not see it, at its first interposed call), found again through an
  * OpenSSL ex_data slot of the SSL (no lock: a plain array read inside
- * libcrypto), and ends when OpenSSL frees the SSL (the slot's free callback,
- * whoever calls SSL_free) or at process exit.
+ * libcrypto; the data path first asks a per-thread cache, calls.h), and ends
+ * when OpenSSL frees the SSL (the slot's free callback, whoever calls
+ * SSL_free) or at process exit.
  *
  * Fields are written only by the thread that is inside a call on the SSL, as
  * OpenSSL itself requires; the misuse detector reports programs that break
