@@ -6,6 +6,7 @@
 #include "event.h"
 #include "sink.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,12 @@ struct flight_ring {
 
 static atomic_size_t kept_bytes;
 
+/* One lock for all rings.  A ring belongs to one connection, used by one
+ * thread at a time — unless the program misuses one SSL from two threads,
+ * which must not make us corrupt the ring.  Taken only on the handshake
+ * and failure paths; lock order: flight, then sink. */
+static pthread_mutex_t rings_lock = PTHREAD_MUTEX_INITIALIZER;
+
 size_t flight_bytes(void) { return atomic_load(&kept_bytes); }
 
 static void drop_oldest(struct flight_ring *r)
@@ -34,7 +41,17 @@ static void drop_oldest(struct flight_ring *r)
     r->used--;
 }
 
+static bool keep_locked(struct conn *c, struct ev *e);
+
 bool flight_keep(struct conn *c, struct ev *e)
+{
+    pthread_mutex_lock(&rings_lock);
+    bool kept = keep_locked(c, e);
+    pthread_mutex_unlock(&rings_lock);
+    return kept;
+}
+
+static bool keep_locked(struct conn *c, struct ev *e)
 {
     size_t len;
     if (!c->flight) {
@@ -64,20 +81,31 @@ bool flight_keep(struct conn *c, struct ev *e)
     return true;
 }
 
+static void discard_locked(struct conn *c);
+
 void flight_flush(struct conn *c)
 {
+    pthread_mutex_lock(&rings_lock);
     struct flight_ring *r = c->flight;
     c->flight_streaming = true;
-    if (!r)
-        return;
-    for (unsigned i = 0; i < r->used; i++) {
-        struct kept *k = &r->slot[(r->head + i) % config.flight_events];
-        sink_write_stamped(k->line, k->len);
+    if (r) {
+        for (unsigned i = 0; i < r->used; i++) {
+            struct kept *k = &r->slot[(r->head + i) % config.flight_events];
+            sink_write_stamped(k->line, k->len);
+        }
+        discard_locked(c);
     }
-    flight_discard(c);
+    pthread_mutex_unlock(&rings_lock);
 }
 
 void flight_discard(struct conn *c)
+{
+    pthread_mutex_lock(&rings_lock);
+    discard_locked(c);
+    pthread_mutex_unlock(&rings_lock);
+}
+
+static void discard_locked(struct conn *c)
 {
     struct flight_ring *r = c->flight;
     if (!r)
@@ -87,3 +115,7 @@ void flight_discard(struct conn *c)
     free(r);
     c->flight = NULL;
 }
+
+void flight_atfork_prepare(void) { pthread_mutex_lock(&rings_lock); }
+void flight_atfork_parent(void) { pthread_mutex_unlock(&rings_lock); }
+void flight_atfork_child(void) { pthread_mutex_init(&rings_lock, NULL); }

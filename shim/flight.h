@@ -26,6 +26,11 @@ void flight_flush(struct conn *c);
 /* Forget c's kept events. */
 void flight_discard(struct conn *c);
 
+/* fork() handlers: the rings lock is not held across fork. */
+void flight_atfork_prepare(void);
+void flight_atfork_parent(void);
+void flight_atfork_child(void);
+
 /* Bytes kept across all connections (for tests and benchmarks). */
 size_t flight_bytes(void);
 

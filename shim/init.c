@@ -9,6 +9,7 @@
 #include "calls.h"
 #include "config.h"
 #include "conn.h"
+#include "flight.h"
 #include "keylog.h"
 #include "loop.h"
 #include "misuse.h"
@@ -47,17 +48,20 @@ static void say(const char *text)
         (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
-/* Lock order: peers, conns, sink (loop events are written under neither). */
+/* Lock order: peers, conns, flight rings, sink (loop events are written
+ * under none of the first two). */
 static void atfork_prepare(void)
 {
     loop_atfork_prepare();
     conns_atfork_prepare();
+    flight_atfork_prepare();
     sink_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
     sink_atfork_parent();
+    flight_atfork_parent();
     conns_atfork_parent();
     loop_atfork_parent();
 }
@@ -68,6 +72,7 @@ static void atfork_child(void)
     thread_call.tid = 0;              /* the child's thread has an id of its own */
     sink_atfork_child();
     conns_atfork_child();
+    flight_atfork_child();
     loop_atfork_child();
     stack_atfork_child();
 }

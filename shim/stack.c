@@ -238,8 +238,10 @@ void stack_record(struct ev *e, struct conn *c, bool failure)
     c->stacks++;
     stack_field(e, "stack", st);
     if (failure) {
-        stack_free(c->fail_stack);
-        c->fail_stack = st;
+        /* Exchanged, not assigned: a program that misuses one SSL from two
+         * threads can fail in both at once, and must not make us free the
+         * old stack twice. */
+        stack_free(__atomic_exchange_n(&c->fail_stack, st, __ATOMIC_ACQ_REL));
     } else {
         stack_free(st);
     }

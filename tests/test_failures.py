@@ -198,7 +198,11 @@ class Failures(ShimTest):
     def test_two_threads_on_one_ssl(self):
         for attempt in range(4):
             server, port = self.fixture_server("--conns", "1", "--max-version", "tls1.2")
-            self.client(port, "--share-threads", "--max-version", "tls1.2", check_rc=0)
+            r = self.client(port, "--share-threads", "--max-version", "tls1.2")
+            # Two threads in one SSL corrupt OpenSSL's own state: now and then
+            # glibc aborts the client ("double free") — the misuse's doing, and
+            # the misuse line is written when it is seen, before that.
+            self.assertIn(r.returncode, (0, -6, -11), r.stdout + r.stderr)
             server.wait(15)
             client = self.side("tls_client")
             misuse = events(client, "misuse", kind="concurrent")
@@ -206,7 +210,10 @@ class Failures(ShimTest):
             self.assertIn(misuse[0]["fn"], ("SSL_write",))
             self.assertNotEqual(misuse[0]["other_tid"], misuse[0]["tid"])
             self.assertTrue(misuse[0]["stack"])
-            alerts = [a for a in events(self.side("tls_server"), "alert", dir="sent")
+            # the server answers the garbled records with a fatal alert
+            # (bad_record_mac, decode_error...), or the client's broken SSL
+            # sends it one (internal_error): either way the peer's log has it
+            alerts = [a for a in events(self.side("tls_server"), "alert")
                       if a["level"] == "fatal"]
             if alerts:
                 break
