@@ -106,8 +106,9 @@ $(BENCH_DRIVER): tests/bench/bench_driver.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -o $@ $< -lssl -lcrypto -lpthread
 
-bench: all $(BENCH_DRIVER)
+bench: all fixtures $(BENCH_DRIVER)
 	$(Q)python3 tests/bench/run_bench.py $(if $(filter 1,$(QUICK)),--quick)
+	$(Q)python3 tests/bench/report_speed.py $(if $(filter 1,$(QUICK)),--lines 200000)
 
 clean:
 	rm -rf $(B)
