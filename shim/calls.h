@@ -80,8 +80,10 @@ void call_end_slow(struct call *call, int ret, size_t bytes, char dir, const voi
 /* Start recording a call; false means "just pass it through".  Inline: it
  * is on every SSL_read/SSL_write and must stay a handful of loads and
  * stores (no lock, no system call, errno untouched). */
-static inline bool call_begin(struct call *call, struct ossl_api *api, SSL *s, const char *fn,
-                              uintptr_t caller)
+/* always_inline: GCC would otherwise outline most of it, with a full
+ * prologue and epilogue on every SSL_read/SSL_write. */
+__attribute__((always_inline)) static inline bool
+call_begin(struct call *call, struct ossl_api *api, SSL *s, const char *fn, uintptr_t caller)
 {
     if (!api->on || thread_call.depth != 0)
         return false;
