@@ -37,7 +37,7 @@ int64_t now_ns(void)
 
 static void conn_released(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
                           long argl, void *argp);
-OSSL_TRAMPOLINES(void, conn_released, (void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+OSSL_TRAMPOLINES(conn_released, (void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
                                        long argl, void *argp),
                  (parent, ptr, ad, idx, argl, argp))
 

@@ -29,8 +29,6 @@ static atomic_size_t kept_bytes;
  * and failure paths; lock order: flight, then sink. */
 static pthread_mutex_t rings_lock = PTHREAD_MUTEX_INITIALIZER;
 
-size_t flight_bytes(void) { return atomic_load(&kept_bytes); }
-
 static void drop_oldest(struct flight_ring *r)
 {
     struct kept *k = &r->slot[r->head];

@@ -31,7 +31,5 @@ void flight_atfork_prepare(void);
 void flight_atfork_parent(void);
 void flight_atfork_child(void);
 
-/* Bytes kept across all connections (for tests and benchmarks). */
-size_t flight_bytes(void);
 
 #endif

@@ -70,7 +70,7 @@ static void shim_keylog(const SSL *s, const char *line)
         prog(s, line);
 }
 
-OSSL_TRAMPOLINES(void, shim_keylog, (const SSL *s, const char *line), (s, line))
+OSSL_TRAMPOLINES(shim_keylog, (const SSL *s, const char *line), (s, line))
 #define shim_keylog_cb OSSL_FAMILY_FN(shim_keylog)
 
 void keylog_attach(SSL_CTX *ctx)

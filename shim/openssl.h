@@ -59,27 +59,17 @@ extern __thread struct ossl_api *ossl_current __attribute__((tls_model("initial-
 /* Callbacks that OpenSSL calls get one entry point per family: each makes
  * its family's table current for the duration (callbacks may nest inside a
  * call into the other family). */
-#define OSSL_TRAMPOLINES(ret, name, params, args)                                \
-    static ret name##_family3 params                                             \
+#define OSSL_TRAMPOLINE(name, suffix, family, params, args)                      \
+    static void name##suffix params                                              \
     {                                                                            \
-        struct ossl_api *saved = ossl_current;                                       \
-        ossl_current = &ossl_libs[OSSL_FAMILY_3];                                \
-        OSSL_RETURN_##ret name args;                                             \
+        struct ossl_api *saved = ossl_current;                                   \
+        ossl_current = &ossl_libs[family];                                       \
+        name args;                                                               \
         ossl_current = saved;                                                    \
-        OSSL_RESULT_##ret;                                                       \
-    }                                                                            \
-    static ret name##_family11 params                                            \
-    {                                                                            \
-        struct ossl_api *saved = ossl_current;                                       \
-        ossl_current = &ossl_libs[OSSL_FAMILY_1_1];                              \
-        OSSL_RETURN_##ret name args;                                             \
-        ossl_current = saved;                                                    \
-        OSSL_RESULT_##ret;                                                       \
     }
-#define OSSL_RETURN_void
-#define OSSL_RESULT_void
-#define OSSL_RETURN_int int result =
-#define OSSL_RESULT_int return result
+#define OSSL_TRAMPOLINES(name, params, args)                                     \
+    OSSL_TRAMPOLINE(name, _family3, OSSL_FAMILY_3, params, args)                 \
+    OSSL_TRAMPOLINE(name, _family11, OSSL_FAMILY_1_1, params, args)
 #define OSSL_FAMILY_FN(name) (ossl.family == OSSL_FAMILY_3 ? name##_family3 : name##_family11)
 
 /* Resolve a family's table once; true when the required functions were all

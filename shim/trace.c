@@ -283,8 +283,8 @@ static void trace_msg(int write_p, int version, int content_type, const void *bu
         c->prog_msg_cb(write_p, version, content_type, buf, len, s, arg);
 }
 
-OSSL_TRAMPOLINES(void, trace_info, (const SSL *s, int where, int ret), (s, where, ret))
-OSSL_TRAMPOLINES(void, trace_msg, (int write_p, int version, int content_type, const void *buf,
+OSSL_TRAMPOLINES(trace_info, (const SSL *s, int where, int ret), (s, where, ret))
+OSSL_TRAMPOLINES(trace_msg, (int write_p, int version, int content_type, const void *buf,
                                    size_t len, SSL *s, void *arg),
                  (write_p, version, content_type, buf, len, s, arg))
 
