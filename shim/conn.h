@@ -55,6 +55,8 @@ struct conn {
     uint64_t records_in, records_out;  /* application data records, any path */
     bool tls13;                    /* negotiated TLS 1.3: records are typed inside */
     signed char ems;               /* extended_master_secret in ServerHello: 1/0, -1 unknown */
+    unsigned peer_memo;            /* handshake.c: the remembered peer certificate, +1; 0 none */
+    unsigned peer_memo_serial;     /* ... valid while that entry's serial is still this */
     bool app_data;
     unsigned alerts_sent, alerts_recv;
     bool fatal_alert;
@@ -63,6 +65,7 @@ struct conn {
     unsigned stacks;               /* stacks captured for this connection */
     char last_alert[32];
     char last_state[CONN_STATE_MAX];
+    const char *last_state_from;   /* the OpenSSL string last_state was copied from */
     const char *last_loop_state;   /* the state of the last loop report */
     char peer[CONN_ADDR_MAX];      /* "" when unknown */
     char local[CONN_ADDR_MAX];

@@ -21,14 +21,16 @@ static bool grow(struct ev *e, size_t more)
         return false;
     if (e->len + more <= e->cap)
         return true;
-    size_t cap = e->cap ? e->cap : 1024;
+    size_t cap = e->cap;
     while (cap < e->len + more)
         cap *= 2;
-    char *p = realloc(e->buf, cap);
+    char *p = e->buf == e->room ? malloc(cap) : realloc(e->buf, cap);
     if (!p) {
         e->failed = true;
         return false;
     }
+    if (e->buf == e->room)
+        memcpy(p, e->room, e->len);
     e->buf = p;
     e->cap = cap;
     return true;
@@ -48,8 +50,9 @@ static void putc_(struct ev *e, char c) { put(e, &c, 1); }
 
 void ev_begin(struct ev *e, const char *name, uint64_t conn, bool text)
 {
-    e->buf = NULL;
-    e->len = e->cap = 0;
+    e->buf = e->room;
+    e->cap = sizeof e->room;
+    e->len = EV_HEADROOM;
     e->failed = e->failure = false;
     e->owner = NULL;
     e->depth = 0;
@@ -58,15 +61,14 @@ void ev_begin(struct ev *e, const char *name, uint64_t conn, bool text)
     e->name = name;
     e->conn = conn;
     e->text = text;
-    if (reserve(e, EV_HEADROOM + 512))
-        e->len = EV_HEADROOM;
     if (conn && !text)
         ev_uint(e, "conn", conn);
 }
 
 void ev_free(struct ev *e)
 {
-    free(e->buf);
+    if (e->buf != e->room)
+        free(e->buf);
     e->buf = NULL;
 }
 
@@ -81,14 +83,21 @@ static void key(struct ev *e, const char *k)
         }
         return;
     }
+    size_t n = k ? strlen(k) : 0;
+    if (!reserve(e, n + 4))
+        return;
+    char *p = e->buf + e->len;
     if (e->need_comma[e->depth] || (!e->text && e->depth == 0))
-        putc_(e, ',');
+        *p++ = ',';
     e->need_comma[e->depth] = true;
     if (k) {
-        putc_(e, '"');
-        puts_(e, k);
-        puts_(e, "\":");
+        *p++ = '"';
+        memcpy(p, k, n);
+        p += n;
+        *p++ = '"';
+        *p++ = ':';
     }
+    e->len = (size_t)(p - e->buf);
 }
 
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 if it is not one.
@@ -116,6 +125,21 @@ static size_t utf8_len(const unsigned char *p, size_t n)
     return len;
 }
 
+/* Bytes that go into a JSON string as they are: printable ASCII but the
+ * quote (0x22) and the backslash (0x5c).  One load per byte on the common
+ * path. */
+static const unsigned char plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* 0x10 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,   /* 0x20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,   /* 0x30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,   /* 0x40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,   /* 0x50 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,   /* 0x60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,   /* 0x70 */
+    /* 0x80-0xff: UTF-8 is checked byte by byte */
+};
+
 bool ev_escape(struct ev *e, const void *s, size_t n)
 {
     const unsigned char *p = s;
@@ -123,7 +147,7 @@ bool ev_escape(struct ev *e, const void *s, size_t n)
     char tmp[8];
     for (size_t i = 0; i < n;) {
         size_t run = i;                   /* plain printable ASCII: copy at once */
-        while (run < n && p[run] >= 0x20 && p[run] < 0x7f && p[run] != '"' && p[run] != '\\')
+        while (run < n && plain[p[run]])
             run++;
         if (run > i) {
             put(e, (const char *)p + i, run - i);
@@ -253,6 +277,12 @@ void ev_addr(struct ev *e, const char *k, uintptr_t v)
     putc_(e, '"');
     put(e, p, (size_t)(tmp + sizeof tmp - p));
     putc_(e, '"');
+}
+
+void ev_raw(struct ev *e, const char *k, const char *value, size_t n)
+{
+    key(e, k);
+    put(e, value, n);
 }
 
 static void open_(struct ev *e, const char *k, char c)

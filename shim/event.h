@@ -1,8 +1,10 @@
 /* event.h — building one log line (JSON object or human text) in memory.
  *
- * A line is built into a heap buffer that leaves room in front for the common
+ * A line is built into a buffer that leaves room in front for the common
  * header (ts, ev, host, pid, tid, seq); the sink fills that in under its lock
  * so that seq order equals file order, then writes the line with one write(2).
+ * The buffer lives inside struct ev (on the builder's stack), so an ordinary
+ * line never touches the heap; only long ones (stacks) grow into it.
  * Builders never fail visibly: on allocation failure the event is dropped and
  * counted by the sink. */
 #ifndef SHIM_EVENT_H
@@ -13,10 +15,11 @@
 #include <stdint.h>
 
 #define EV_HEADROOM 512          /* room for the header (and a syslog prefix), filled in by the sink */
+#define EV_INLINE 2048           /* headroom plus the body of every line without a stack */
 #define EV_MAX_DEPTH 8
 
 struct ev {
-    char *buf;                   /* body starts at buf + EV_HEADROOM */
+    char *buf;                   /* `room` or the heap; body starts at buf + EV_HEADROOM */
     size_t len, cap;             /* len counts from buf, including the headroom */
     const char *name;            /* "ev" */
     uint64_t conn;               /* 0: not about a connection */
@@ -27,6 +30,7 @@ struct ev {
     int depth;
     bool need_comma[EV_MAX_DEPTH];
     char summary[160];           /* text format: the human part after the event name */
+    char room[EV_INLINE];
 };
 
 void ev_begin(struct ev *e, const char *name, uint64_t conn, bool text);
@@ -40,6 +44,8 @@ void ev_bool(struct ev *e, const char *key, bool v);
 void ev_null(struct ev *e, const char *key);
 void ev_hex(struct ev *e, const char *key, const void *p, size_t n);
 void ev_addr(struct ev *e, const char *key, uintptr_t v);        /* "0x…" string */
+/* `key` and a value that is already JSON (or text), copied as it is. */
+void ev_raw(struct ev *e, const char *key, const char *value, size_t n);
 void ev_obj_begin(struct ev *e, const char *key);   /* key NULL inside arrays */
 void ev_obj_end(struct ev *e);
 void ev_arr_begin(struct ev *e, const char *key);

@@ -12,73 +12,106 @@
 #include <string.h>
 #include <time.h>
 
-/* A server presents the same certificate to every client: remember the
- * fingerprints of the last few encodings instead of hashing them again.
- * Only ever tried with trylock, so a fork child can never wait on it. */
-#define FINGERPRINTS 8
-static struct {
+/* The certificate objects of handshake_done, remembered as finished text:
+ * a server presents the same certificate to every client, and a client meets
+ * the same few servers again and again.  An entry holds a reference to the
+ * X509 it was made from, so that object's address cannot be reused by another
+ * while the entry lives: the local certificate (the same object on every
+ * connection) is found by address; a peer certificate (a new object on each
+ * connection) by its DER encoding.  Only ever tried with trylock, so a fork
+ * child can never wait on it. */
+#define CERT_MEMOS 8
+static struct cert_memo {
+    unsigned serial;                 /* changes whenever the entry is replaced */
+    X509 *x;
     unsigned char *der;
-    size_t len;
-    uint8_t md[32];
-} fingerprints[FINGERPRINTS];
-static unsigned next_fingerprint;
-static pthread_mutex_t fingerprints_lock = PTHREAD_MUTEX_INITIALIZER;
+    size_t der_len;
+    char *text;                      /* the object, from '{' to '}' */
+    size_t text_len;
+} memos[CERT_MEMOS];
+static unsigned next_memo;
+static pthread_mutex_t memos_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static bool fingerprint_known(const unsigned char *der, size_t len, uint8_t out[32])
+/* DER encoding of an object by its i2d function, malloc'ed. */
+static unsigned char *der_of(int (*i2d)(const void *, unsigned char **), const void *obj,
+                             size_t *len)
+{
+    int n = i2d(obj, NULL);
+    if (n <= 0)
+        return NULL;
+    unsigned char *der = malloc((size_t)n);
+    unsigned char *p = der;
+    if (der && i2d(obj, &p) != n) {
+        free(der);
+        der = NULL;
+    }
+    *len = (size_t)n;
+    return der;
+}
+
+/* Append `key` and the remembered object for x, found by address or, with
+ * `der`, by encoding; false when there is none.  An entry found by encoding
+ * for the program's own certificate is keyed by that object from then on:
+ * it lives as long as its SSL_CTX, unlike a peer's. */
+static bool memo_recall(struct ev *e, const char *key, X509 *x, const unsigned char *der,
+                        size_t der_len, bool local)
 {
     bool found = false;
-    if (pthread_mutex_trylock(&fingerprints_lock) != 0)
+    if (pthread_mutex_trylock(&memos_lock) != 0)
         return false;
-    for (unsigned i = 0; i < FINGERPRINTS && !found; i++) {
-        if (fingerprints[i].len == len && memcmp(fingerprints[i].der, der, len) == 0) {
-            memcpy(out, fingerprints[i].md, 32);
-            found = true;
+    for (unsigned i = 0; i < CERT_MEMOS && !found; i++) {
+        struct cert_memo *m = &memos[i];
+        if (!m->text)
+            continue;
+        if (der) {
+            found = m->der_len == der_len && memcmp(m->der, der, der_len) == 0;
+            if (found && local && m->x != x) {
+                ossl.X509_up_ref(x);
+                ossl.X509_free(m->x);
+                m->x = x;
+            }
+        } else {
+            found = m->x == x;
         }
+        if (found)
+            ev_raw(e, key, m->text, m->text_len);
     }
-    pthread_mutex_unlock(&fingerprints_lock);
+    pthread_mutex_unlock(&memos_lock);
     return found;
 }
 
-static void fingerprint_keep(unsigned char *der, size_t len, const uint8_t md[32])
+/* Remember the object just written at e->buf[at..e->len); takes `der`. */
+static void memo_keep(X509 *x, unsigned char *der, size_t der_len, const struct ev *e, size_t at)
 {
-    if (pthread_mutex_trylock(&fingerprints_lock) != 0) {
+    size_t len = e->len - at;
+    char *text = malloc(len);
+    if (!text || e->failed || pthread_mutex_trylock(&memos_lock) != 0) {
+        free(text);
         free(der);
         return;
     }
-    unsigned i = next_fingerprint++ % FINGERPRINTS;
-    free(fingerprints[i].der);
-    fingerprints[i].der = der;            /* reachable from here until replaced */
-    fingerprints[i].len = len;
-    memcpy(fingerprints[i].md, md, 32);
-    pthread_mutex_unlock(&fingerprints_lock);
-}
-
-/* SHA-256 of a DER encoding produced by an i2d function. */
-static bool der_sha256(int (*i2d)(const void *, unsigned char **), const void *obj,
-                       uint8_t out[32])
-{
-    int len = i2d(obj, NULL);
-    if (len <= 0)
-        return false;
-    unsigned char *der = malloc((size_t)len);
-    if (!der)
-        return false;
-    unsigned char *p = der;
-    if (i2d(obj, &p) != len) {
-        free(der);
-        return false;
-    }
-    if (fingerprint_known(der, (size_t)len, out)) {
-        free(der);
-        return true;
-    }
-    sha256(der, (size_t)len, out);
-    fingerprint_keep(der, (size_t)len, out);
-    return true;
+    memcpy(text, e->buf + at, len);
+    struct cert_memo *m = &memos[next_memo++ % CERT_MEMOS];
+    if (m->x)
+        ossl.X509_free(m->x);
+    free(m->der);
+    free(m->text);
+    ossl.X509_up_ref(x);
+    *m = (struct cert_memo){ m->serial + 1, x, der, der_len, text, len };
+    pthread_mutex_unlock(&memos_lock);
 }
 
 static int i2d_x509(const void *x, unsigned char **p) { return ossl.i2d_X509(x, p); }
 static int i2d_pubkey(const void *k, unsigned char **p) { return ossl.i2d_X509_PUBKEY(k, p); }
+
+static void sha256_field(struct ev *e, const char *key, const unsigned char *der, size_t len)
+{
+    uint8_t md[32];
+    if (!der)
+        return;
+    sha256(der, len, md);
+    ev_hex(e, key, md, sizeof md);
+}
 
 static void name_field(struct ev *e, const char *key, const X509_NAME *name)
 {
@@ -101,33 +134,94 @@ static void not_after_field(struct ev *e, const X509 *x)
         ev_null(e, "not_after");
 }
 
-static void cert_field(struct ev *e, const char *key, X509 *x)
+static uint32_t be24(const unsigned char *p)
 {
-    uint8_t md[32];
+    return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
+}
+
+void handshake_peer_certificate_msg(struct conn *c, const unsigned char *msg, size_t len,
+                                    bool tls13)
+{
+    size_t p = 4;                                 /* type, length */
+    c->peer_memo = 0;
+    if (tls13) {                                  /* certificate_request_context */
+        if (len < p + 1)
+            return;
+        p += 1 + msg[p];
+    }
+    if (len < p + 6)                              /* list length, first entry's length */
+        return;
+    size_t der_len = be24(msg + p + 3);
+    const unsigned char *der = msg + p + 6;
+    if (der_len == 0 || der_len > len - p - 6 || pthread_mutex_trylock(&memos_lock) != 0)
+        return;
+    for (unsigned i = 0; i < CERT_MEMOS; i++) {
+        const struct cert_memo *m = &memos[i];
+        if (m->text && m->der_len == der_len && memcmp(m->der, der, der_len) == 0) {
+            c->peer_memo = i + 1;
+            c->peer_memo_serial = m->serial;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&memos_lock);
+}
+
+/* The entry the peer's Certificate message matched, if it is still there. */
+static bool memo_recall_peer(struct ev *e, const char *key, const struct conn *c)
+{
+    bool found = false;
+    if (!c->peer_memo || pthread_mutex_trylock(&memos_lock) != 0)
+        return false;
+    const struct cert_memo *m = &memos[c->peer_memo - 1];
+    if (m->text && m->serial == c->peer_memo_serial) {
+        ev_raw(e, key, m->text, m->text_len);
+        found = true;
+    }
+    pthread_mutex_unlock(&memos_lock);
+    return found;
+}
+
+/* `local`: the program's own certificate rather than its peer's. */
+static void cert_field(struct ev *e, const char *key, X509 *x, bool local)
+{
     if (!x) {
         ev_null(e, key);
         return;
     }
+    if (memo_recall(e, key, x, NULL, 0, local))
+        return;
+    size_t der_len = 0;
+    unsigned char *der = der_of(i2d_x509, x, &der_len);
+    if (der && memo_recall(e, key, x, der, der_len, local)) {
+        free(der);
+        return;
+    }
     ev_obj_begin(e, key);
+    size_t at = e->len - 1;                          /* its '{' */
     name_field(e, "subject", ossl.X509_get_subject_name(x));
     name_field(e, "issuer", ossl.X509_get_issuer_name(x));
     not_after_field(e, x);
-    if (der_sha256(i2d_x509, x, md))
-        ev_hex(e, "sha256", md, sizeof md);
+    sha256_field(e, "sha256", der, der_len);
     X509_PUBKEY *pk = ossl.X509_get_X509_PUBKEY(x);
-    if (pk && der_sha256(i2d_pubkey, pk, md))
-        ev_hex(e, "spki_sha256", md, sizeof md);
+    size_t pk_len = 0;
+    unsigned char *pk_der = pk ? der_of(i2d_pubkey, pk, &pk_len) : NULL;
+    sha256_field(e, "spki_sha256", pk_der, pk_len);
+    free(pk_der);
     ev_obj_end(e);
+    if (der)
+        memo_keep(x, der, der_len, e, at);
 }
 
-static void peer_cert_field(struct ev *e, SSL *s)
+static void peer_cert_field(struct ev *e, SSL *s, const struct conn *c)
 {
+    if (memo_recall_peer(e, "peer_cert", c))
+        return;
     if (ossl.SSL_get0_peer_certificate) {            /* 3.x: no reference taken */
-        cert_field(e, "peer_cert", ossl.SSL_get0_peer_certificate(s));
+        cert_field(e, "peer_cert", ossl.SSL_get0_peer_certificate(s), false);
         return;
     }
     X509 *x = ossl.get1_peer_certificate ? ossl.get1_peer_certificate(s) : NULL;
-    cert_field(e, "peer_cert", x);
+    cert_field(e, "peer_cert", x, false);
     if (x)
         ossl.X509_free(x);
 }
@@ -210,6 +304,6 @@ void handshake_done_fields(struct ev *e, SSL *s, struct conn *c)
     else
         ev_bool(e, "ems", c->ems == 1);
     ktls_field(e, s);
-    peer_cert_field(e, s);
-    cert_field(e, "local_cert", ossl.SSL_get_certificate(s));
+    peer_cert_field(e, s, c);
+    cert_field(e, "local_cert", ossl.SSL_get_certificate(s), true);
 }

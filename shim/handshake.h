@@ -7,4 +7,10 @@
 
 void handshake_done_fields(struct ev *e, SSL *s, struct conn *c);
 
+/* A Certificate handshake message received on c (the whole message, header
+ * included): its first certificate is the peer's.  Lets handshake_done find
+ * a certificate it has described before without encoding it again. */
+void handshake_peer_certificate_msg(struct conn *c, const unsigned char *msg, size_t len,
+                                    bool tls13);
+
 #endif

@@ -286,19 +286,21 @@ static size_t syslog_prefix(char *h, size_t size, const struct ev *e, const char
 }
 
 /* A bounded appender for the JSON header, written on every line: plain
- * copies instead of snprintf, which cost more than the rest of the line. */
+ * copies of parts made in advance instead of snprintf, which cost more than
+ * the rest of the line. */
 struct appender {
     char *p, *end;
 };
 
-static void append(struct appender *a, const char *s)
+static void append_n(struct appender *a, const char *s, size_t n)
 {
-    size_t n = strlen(s);
     if (n > (size_t)(a->end - a->p))
         n = (size_t)(a->end - a->p);
     memcpy(a->p, s, n);
     a->p += n;
 }
+
+#define APPEND_LITERAL(a, lit) append_n((a), (lit), sizeof(lit) - 1)
 
 static void append_dec(struct appender *a, unsigned long long v)
 {
@@ -307,24 +309,61 @@ static void append_dec(struct appender *a, unsigned long long v)
         *--q = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    while (q < tmp + sizeof tmp && a->p < a->end)
-        *a->p++ = *q++;
+    append_n(a, q, (size_t)(tmp + sizeof tmp - q));
+}
+
+/* `","host":"…","pid":N,"tid":` is the same on every line of a process:
+ * made once, and again in a fork child (ensure_open_locked sees the pid). */
+static struct {
+    pid_t pid;
+    size_t len;
+    char text[EV_HEADROOM / 2];
+} fixed_part;
+
+static void make_fixed_part(void)
+{
+    struct ev host;                      /* escaped like any other string */
+    ev_begin(&host, "", 0, false);
+    ev_escape(&host, process_host(), strlen(process_host()));
+    struct appender a = { fixed_part.text, fixed_part.text + sizeof fixed_part.text };
+    APPEND_LITERAL(&a, "\",\"host\":\"");
+    append_n(&a, host.buf + EV_HEADROOM, host.len - EV_HEADROOM);
+    APPEND_LITERAL(&a, "\",\"pid\":");
+    append_dec(&a, (unsigned long long)process_pid());
+    APPEND_LITERAL(&a, ",\"tid\":");
+    ev_free(&host);
+    fixed_part.len = (size_t)(a.p - fixed_part.text);
+    fixed_part.pid = process_pid();
+}
+
+/* The thread id as digits, made on the thread's first line. */
+static __thread struct {
+    unsigned char len;
+    char text[15];
+} tid_digits __attribute__((tls_model("initial-exec")));
+
+static void append_tid(struct appender *a)
+{
+    if (!tid_digits.len) {
+        struct appender t = { tid_digits.text, tid_digits.text + sizeof tid_digits.text };
+        append_dec(&t, (unsigned long long)shim_tid());
+        tid_digits.len = (unsigned char)(t.p - tid_digits.text);
+    }
+    append_n(a, tid_digits.text, tid_digits.len);
 }
 
 static size_t json_header(char *h, size_t size, const struct ev *e, const char *ts)
 {
     struct appender a = { h, h + size - 1 };
-    append(&a, "{\"ts\":\"");
-    append(&a, ts);
-    append(&a, "\",\"ev\":\"");
-    append(&a, e->name);
-    append(&a, "\",\"host\":\"");
-    append(&a, process_host());
-    append(&a, "\",\"pid\":");
-    append_dec(&a, (unsigned long long)process_pid());
-    append(&a, ",\"tid\":");
-    append_dec(&a, (unsigned long long)shim_tid());
-    append(&a, ",\"seq\":");
+    if (fixed_part.pid != process_pid())
+        make_fixed_part();
+    APPEND_LITERAL(&a, "{\"ts\":\"");
+    append_n(&a, ts, strlen(ts));
+    APPEND_LITERAL(&a, "\",\"ev\":\"");
+    append_n(&a, e->name, strlen(e->name));
+    append_n(&a, fixed_part.text, fixed_part.len);
+    append_tid(&a);
+    APPEND_LITERAL(&a, ",\"seq\":");
     append_dec(&a, sink.seq);
     *a.p = '\0';
     return (size_t)(a.p - h);
@@ -503,5 +542,6 @@ void sink_atfork_child(void)
     sink.dropped = 0;
     sink.retry_open_at = 0;
     cached_tid = 0;
+    tid_digits.len = 0;
     pthread_mutex_init(&sink.lock, NULL);
 }

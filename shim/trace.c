@@ -48,6 +48,7 @@ static void on_handshake_start(struct conn *c, const SSL *s)
     c->in_handshake = true;
     c->hs_start_ns = now_ns();
     c->have_random = false;
+    c->peer_memo = 0;
     keylog_attach(ossl.SSL_get_SSL_CTX(s));    /* SSL_set_SSL_CTX may have moved it */
     if (!c->msg_cb_ours) {                       /* taken off after the last handshake */
         ossl.SSL_set_msg_callback((SSL *)s, trace_msg_cb[ossl.family]);
@@ -81,6 +82,23 @@ static void on_handshake_start(struct conn *c, const SSL *s)
     record(&e);
 }
 
+/* conn_end names the state a connection was last in.  OpenSSL's names are
+ * static strings, so a copy is needed only when the name changes; it is a
+ * copy because the conn may outlive a libssl that a program unloads. */
+static void note_last_state(struct conn *c, const SSL *s, const char *state)
+{
+    if (state && state == c->last_state_from)
+        return;
+    bool error = !state || strcmp(state, "error") == 0;    /* named by conn_state */
+    c->last_state_from = error ? NULL : state;
+    const char *name = error ? conn_state(s) : state;
+    if (!name)
+        name = "";
+    size_t n = strnlen(name, sizeof c->last_state - 1);
+    memcpy(c->last_state, name, n);
+    c->last_state[n] = '\0';
+}
+
 static void on_state(struct conn *c, const SSL *s, int where, int ret)
 {
     const char *state = ossl.SSL_state_string_long(s);
@@ -91,7 +109,7 @@ static void on_state(struct conn *c, const SSL *s, int where, int ret)
     c->last_loop_state = (where & SSL_CB_LOOP) ? state : NULL;
     if (repeat)
         return;
-    snprintf(c->last_state, sizeof c->last_state, "%s", conn_state(s));
+    note_last_state(c, s, state);
     if (!level_on(LEVEL_HANDSHAKE))
         return;
     struct ev e;
@@ -213,6 +231,16 @@ static int server_hello_has_ems(const unsigned char *m, size_t len)
     return 0;
 }
 
+/* What handshake_done needs from the messages themselves. */
+static void note_handshake_msg(struct conn *c, int write_p, int version,
+                               const unsigned char *m, size_t len)
+{
+    if (m[0] == SSL3_MT_SERVER_HELLO)
+        c->ems = (signed char)server_hello_has_ems(m, len);
+    else if (m[0] == SSL3_MT_CERTIFICATE && !write_p)
+        handshake_peer_certificate_msg(c, m, len, version == TLS1_3_VERSION);
+}
+
 static void record_msg(struct conn *c, int write_p, int version, int content_type,
                        const void *buf, size_t len)
 {
@@ -271,9 +299,8 @@ static void trace_msg(int write_p, int version, int content_type, const void *bu
     if (c && shim_on) {
         if (content_type == SSL3_RT_HEADER || content_type == SSL3_RT_INNER_CONTENT_TYPE)
             count_record(c, write_p, content_type, buf, len);
-        else if (content_type == SSL3_RT_HANDSHAKE && len > 0 &&
-                 ((const unsigned char *)buf)[0] == SSL3_MT_SERVER_HELLO)
-            c->ems = (signed char)server_hello_has_ems(buf, len);
+        else if (content_type == SSL3_RT_HANDSHAKE && len > 0)
+            note_handshake_msg(c, write_p, version, buf, len);
         if (content_type != SSL3_RT_HEADER && content_type != SSL3_RT_INNER_CONTENT_TYPE &&
             level_on(LEVEL_HANDSHAKE))
             record_msg(c, write_p, version, content_type, buf, len);
