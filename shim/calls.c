@@ -18,7 +18,6 @@
 #include <string.h>
 
 __thread struct thread_call thread_call __attribute__((tls_model("initial-exec")));
-__thread struct conn_cache_entry conn_cache[CONN_CACHE] __attribute__((tls_model("initial-exec")));
 unsigned conn_generation;
 
 struct conn *call_attach(SSL *s)
@@ -106,4 +105,12 @@ void call_end_slow(struct call *call, int ret, size_t bytes, char dir, const voi
             record_data(call, dir, buf, bytes);
     }
     errno = saved_errno;
+}
+
+void io_end_slow(struct ossl_api *api, struct conn *c, int ret)
+{
+    struct call call = { .saved_api = ossl_current, .conn = c, .ssl = c->ssl, .fn = c->active_fn };
+    ossl_current = api;
+    call_end_slow(&call, ret, 0, 0, NULL);
+    ossl_current = call.saved_api;
 }

@@ -16,11 +16,29 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A small per-thread cache of SSL -> conn, so the data path skips OpenSSL's
+ * ex_data lookup (four calls into libssl and libcrypto).  An entry is valid
+ * while conn_generation, bumped whenever a conn is released (and in a fork
+ * child, whose first call on an inherited SSL must be checked), is
+ * unchanged.  Under Valgrind the cache is bypassed: its unlocked read of the
+ * generation is a benign race the thread checkers would rightly point at. */
+#define CONN_CACHE 8                 /* a power of two: see the hash below */
+struct conn_cache_entry {
+    const SSL *ssl;
+    struct conn *conn;
+    unsigned gen;
+};
+
+/* Everything the data path touches per thread, in one TLS block: one
+ * address computation for all of it. */
 struct thread_call {
     int depth;                    /* >0 while inside an interposed call */
     pid_t tid;                    /* this thread's id, cached (0: not yet) */
-    const char *fn;               /* the outermost call's name */
+    const char *fn;               /* the outermost call's name (while depth > 0) */
     uintptr_t caller;             /* its return address in the program */
+    bool fast_io[2];              /* per family: this thread has seen it activated
+                                     and its api->fast_io is set (init.c) */
+    struct conn_cache_entry cache[CONN_CACHE];
 };
 
 extern __thread struct thread_call thread_call
@@ -39,28 +57,20 @@ struct call {
                                      SSL_shutdown's "not finished yet") */
 };
 
-/* A small per-thread cache of SSL -> conn, so the data path skips OpenSSL's
- * ex_data lookup (four calls into libssl and libcrypto).  An entry is valid
- * while conn_generation, bumped whenever a conn is released, is unchanged.
- * Under Valgrind the cache is bypassed: its unlocked read of the generation
- * is a benign race the thread checkers would rightly point at. */
-#define CONN_CACHE 8                 /* a power of two: see the hash below */
-struct conn_cache_entry {
-    const SSL *ssl;
-    struct conn *conn;
-    unsigned gen;
-};
-extern __thread struct conn_cache_entry conn_cache[CONN_CACHE]
-    __attribute__((tls_model("initial-exec")));
 extern unsigned conn_generation;
 extern bool valgrind_active;
+
+/* Fibonacci hashing: SSL objects sit at nearby addresses. */
+static inline struct conn_cache_entry *conn_cache_slot(const SSL *s)
+{
+    return &thread_call.cache[((uintptr_t)s * 0x9E3779B97F4A7C15ull) >> 61];
+}
 
 static inline struct conn *conn_lookup(struct ossl_api *api, const SSL *s)
 {
     if (__builtin_expect(valgrind_active, 0))
         return api->SSL_get_ex_data(s, api->ssl_idx);
-    /* Fibonacci hashing: SSL objects sit at nearby addresses. */
-    struct conn_cache_entry *ce = &conn_cache[((uintptr_t)s * 0x9E3779B97F4A7C15ull) >> 61];
+    struct conn_cache_entry *ce = conn_cache_slot(s);
     unsigned gen = __atomic_load_n(&conn_generation, __ATOMIC_ACQUIRE);
     if (ce->ssl == s && ce->gen == gen)
         return ce->conn;
@@ -106,6 +116,54 @@ call_begin(struct call *call, struct ossl_api *api, SSL *s, const char *fn, uint
         misuse_enter(c, fn, thread_call.tid);
     }
     return true;
+}
+
+/* The data path proper, for SSL_read/SSL_write and their _ex and peek
+ * forms: a connection this thread has used before (so its tid is known),
+ * its handshake done and our msg callback off, not in use by another thread,
+ * something asked for; no call level, no Valgrind.  Then a call costs a cache
+ * probe, the misuse check and a few stores.  Anything else returns NULL and
+ * the wrapper takes the general path (call_begin/call_end), which also fills
+ * the cache.  ossl_current is left alone: the code that reads it (callbacks,
+ * the slow paths) sets it itself. */
+__attribute__((always_inline)) static inline struct conn *
+io_begin(int family, const SSL *s, size_t num, const char *fn, uintptr_t caller)
+{
+    struct thread_call *t = &thread_call;
+    if (!t->fast_io[family] || t->depth != 0 || num == 0)
+        return NULL;
+    const struct conn_cache_entry *ce = conn_cache_slot(s);
+    if (ce->ssl != s || ce->gen != __atomic_load_n(&conn_generation, __ATOMIC_ACQUIRE))
+        return NULL;
+    struct conn *c = ce->conn;
+    if (c->msg_cb_ours || __atomic_load_n(&c->active_tid, __ATOMIC_RELAXED) != 0)
+        return NULL;
+    __atomic_store_n(&c->active_tid, t->tid, __ATOMIC_RELAXED);
+    c->active_fn = fn;
+    t->depth = 1;
+    t->fn = fn;
+    t->caller = caller;
+    return c;
+}
+
+/* Out of line: a data call on the fast path that failed or would block. */
+void io_end_slow(struct ossl_api *api, struct conn *c, int ret);
+
+static inline void io_end(struct ossl_api *api, struct conn *c, int ret, size_t bytes, char dir)
+{
+    __atomic_store_n(&c->active_tid, 0, __ATOMIC_RELAXED);
+    if (__builtin_expect(ret > 0, 1)) {
+        if (dir == 'r') {
+            c->bytes_in += bytes;
+            c->reads++;
+        } else if (dir == 'w') {
+            c->bytes_out += bytes;
+            c->writes++;
+        }
+    } else {
+        io_end_slow(api, c, ret);
+    }
+    thread_call.depth = 0;            /* fn and caller mean nothing at depth 0 */
 }
 
 /* After the real function returned `ret` (`bytes` moved; `dir` 'r', 'w' or

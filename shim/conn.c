@@ -188,12 +188,12 @@ static void write_conn_end(struct conn *c)
     record_begin(&e, SSLSHIM_EV_CONN_END, c);
     if (summary_wanted(&e))
         snprintf(e.summary, sizeof e.summary, "%s, %s", outcome(c),
-             c->app_data ? "application data" : "no application data");
+             conn_app_data(c) ? "application data" : "no application data");
     ev_str(&e, "role", c->role < 0 ? NULL : c->role ? "server" : "client");
     ev_str(&e, "peer", c->peer[0] ? c->peer : NULL);
     conn_sni_field(&e, c);
     ev_uint(&e, "handshakes", c->handshakes);
-    ev_bool(&e, "app_data", c->app_data);
+    ev_bool(&e, "app_data", conn_app_data(c));
     ev_uint(&e, "bytes_in", c->bytes_in);
     ev_uint(&e, "bytes_out", c->bytes_out);
     ev_uint(&e, "reads", c->reads);
@@ -235,7 +235,7 @@ static bool unlink_conn(struct conn *c)
 
 static bool failed(const struct conn *c)
 {
-    return !c->app_data || c->fatal_alert || c->error_seen;
+    return !conn_app_data(c) || c->fatal_alert || c->error_seen;
 }
 
 static void conn_end(struct conn *c)

@@ -57,7 +57,8 @@ struct conn {
     signed char ems;               /* extended_master_secret in ServerHello: 1/0, -1 unknown */
     unsigned peer_memo;            /* handshake.c: the remembered peer certificate, +1; 0 none */
     unsigned peer_memo_serial;     /* ... valid while that entry's serial is still this */
-    bool app_data;
+    bool app_data;                 /* seen in records or a general-path call; the data
+                                      path only counts bytes: ask conn_app_data() */
     unsigned alerts_sent, alerts_recv;
     bool fatal_alert;
     bool error_seen;
@@ -66,7 +67,7 @@ struct conn {
     char last_alert[32];
     char last_state[CONN_STATE_MAX];
     const char *last_state_from;   /* the OpenSSL string last_state was copied from */
-    const char *last_loop_state;   /* the state of the last loop report */
+    const char *last_reported_state;   /* the state of the last state line (trace.c) */
     char peer[CONN_ADDR_MAX];      /* "" when unknown */
     char local[CONN_ADDR_MAX];
     unsigned char sni[CONN_SNI_MAX];
@@ -87,6 +88,12 @@ struct conn {
     bool ended;
     struct conn *prev, *next;      /* the live list, under the conns lock */
 };
+
+/* Whether application data moved on c, by any path. */
+static inline bool conn_app_data(const struct conn *c)
+{
+    return c->app_data || c->bytes_in || c->bytes_out;
+}
 
 /* Set up the ex_data slots; false if OpenSSL refused. After ossl_resolve(). */
 bool conn_init(void);

@@ -1,6 +1,7 @@
 /* event.c — the line builder and JSON escaping. */
 #include "event.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +73,11 @@ void ev_free(struct ev *e)
     e->buf = NULL;
 }
 
-/* Key and separator.  JSON: ,"key":   text: " key=" (top level only). */
+/* Key and separator.  JSON: ,"key":   text: " key=" (top level only).
+ * Keys are the shim's own short literals: copied byte by byte into room
+ * reserved up front, which is cheaper than strlen and memcpy calls. */
+#define KEY_ROOM 64
+
 static void key(struct ev *e, const char *k)
 {
     if (e->text && e->depth == 0) {
@@ -83,17 +88,17 @@ static void key(struct ev *e, const char *k)
         }
         return;
     }
-    size_t n = k ? strlen(k) : 0;
-    if (!reserve(e, n + 4))
+    if (!reserve(e, KEY_ROOM + 4))
         return;
     char *p = e->buf + e->len;
+    char *limit = p + KEY_ROOM;
     if (e->need_comma[e->depth] || (!e->text && e->depth == 0))
         *p++ = ',';
     e->need_comma[e->depth] = true;
     if (k) {
         *p++ = '"';
-        memcpy(p, k, n);
-        p += n;
+        while (*k && p < limit)
+            *p++ = *k++;
         *p++ = '"';
         *p++ = ':';
     }
@@ -140,18 +145,47 @@ static const unsigned char plain[256] = {
     /* 0x80-0xff: UTF-8 is checked byte by byte */
 };
 
+/* Whether any of the 8 bytes in v needs more than a copy: below 0x20, a
+ * quote, a backslash, 0x7f or 0x80 and above.  The classic bit tricks: a
+ * byte below n sets its high bit in (v - n * ones) & ~v, and a byte equal to
+ * c is a zero byte of v ^ (c * ones).  They may also flag a byte next to a
+ * real hit, never miss one: the byte loop after them decides. */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+static inline uint64_t bytes_below(uint64_t v, unsigned char n) { return (v - ONES * n) & ~v; }
+static inline uint64_t bytes_equal(uint64_t v, unsigned char c) { return bytes_below(v ^ (ONES * c), 1); }
+
+static inline bool word_needs_care(uint64_t v)
+{
+    return ((bytes_below(v, 0x20) | bytes_equal(v, '"') | bytes_equal(v, '\\') |
+             bytes_equal(v, 0x7f) | v) & HIGHS) != 0;
+}
+
+/* Length of the run at p that needs no escaping. */
+static size_t plain_run(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    for (uint64_t v; i + 8 <= n; i += 8) {
+        memcpy(&v, p + i, 8);
+        if (word_needs_care(v))
+            break;
+    }
+    while (i < n && plain[p[i]])
+        i++;
+    return i;
+}
+
 bool ev_escape(struct ev *e, const void *s, size_t n)
 {
     const unsigned char *p = s;
     bool replaced = false;
     char tmp[8];
     for (size_t i = 0; i < n;) {
-        size_t run = i;                   /* plain printable ASCII: copy at once */
-        while (run < n && plain[p[run]])
-            run++;
-        if (run > i) {
-            put(e, (const char *)p + i, run - i);
-            i = run;
+        size_t run = plain_run(p + i, n - i);     /* copied at once */
+        if (run) {
+            put(e, (const char *)p + i, run);
+            i += run;
             continue;
         }
         unsigned char c = p[i];

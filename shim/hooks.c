@@ -44,27 +44,58 @@
     call_end(&call, ret, 0, 0, NULL);                                           \
     return ret
 
-/* Data calls with an int result that is the byte count. */
-#define INT_IO_CALL(name, dir, s, buf, num)                                     \
-    ENSURE(-1);                                                                 \
-    struct call call;                                                           \
-    if (!call_begin(&call, API, s, #name, CALLER))                              \
-        return API->name(s, buf, num);                                          \
-    call.zero_ok = (num) == 0;      /* nothing asked, nothing failed */         \
-    int ret = API->name(s, buf, num);                                           \
-    call_end(&call, ret, ret > 0 ? (size_t)ret : 0, dir, buf);                  \
-    return ret
+/* Data calls: the fast path of calls.h inline, else the general one out of
+ * line (fewer registers to save on the fast path).  IO_GENERAL defines the
+ * general path of one function; `caller` is the wrapper's return address. */
+#define IO_FAST(name, dir, s, num, args, bytes)                                 \
+    struct conn *fast = io_begin(FAMILY, s, (size_t)(num), #name, CALLER);      \
+    if (__builtin_expect(fast != NULL, 1)) {                                    \
+        int ret = API->name args;                                               \
+        io_end(API, fast, ret, bytes, dir);                                     \
+        return ret;                                                             \
+    }
 
-/* Data calls with a 1/0 result and the byte count through a pointer. */
+#define INT_IO_CALL(name, dir, s, buf, num)                                     \
+    IO_FAST(name, dir, s, num, (s, buf, num), (size_t)ret)                      \
+    return HOOK(name##_general)(s, buf, num, CALLER)
+
 #define EX_IO_CALL(name, dir, s, buf, num, done)                                \
-    ENSURE(0);                                                                  \
-    struct call call;                                                           \
-    if (!call_begin(&call, API, s, #name, CALLER))                              \
-        return API->name(s, buf, num, done);                                    \
-    call.zero_ok = (num) == 0;                                                  \
-    int ret = API->name(s, buf, num, done);                                     \
-    call_end(&call, ret, ret > 0 && (done) ? *(done) : 0, dir, buf);            \
-    return ret
+    IO_FAST(name, dir, s, num, (s, buf, num, done), (done) ? *(done) : 0)       \
+    return HOOK(name##_general)(s, buf, num, done, CALLER)
+
+/* The general path of an int data call. */
+#define INT_IO_GENERAL(name, dir, buf_type)                                     \
+    static __attribute__((noinline)) int HOOK(name##_general)(SSL *s, buf_type buf, int num, \
+                                                              uintptr_t caller) \
+    {                                                                           \
+        ENSURE(-1);                                                             \
+        if ((dir) == 'w')                                                       \
+            CHECK_DEFINED(#name, buf, num > 0 ? (size_t)num : 0);               \
+        struct call call;                                                       \
+        if (!call_begin(&call, API, s, #name, caller))                          \
+            return API->name(s, buf, num);                                      \
+        call.zero_ok = num == 0;      /* nothing asked, nothing failed */       \
+        int ret = API->name(s, buf, num);                                       \
+        call_end(&call, ret, ret > 0 ? (size_t)ret : 0, dir, buf);              \
+        return ret;                                                             \
+    }
+
+/* The general path of a data call with a 1/0 result and the count through a pointer. */
+#define EX_IO_GENERAL(name, dir, buf_type)                                      \
+    static __attribute__((noinline)) int HOOK(name##_general)(SSL *s, buf_type buf, size_t num, \
+                                                              size_t *done, uintptr_t caller) \
+    {                                                                           \
+        ENSURE(0);                                                              \
+        if ((dir) == 'w')                                                       \
+            CHECK_DEFINED(#name, buf, num);                                     \
+        struct call call;                                                       \
+        if (!call_begin(&call, API, s, #name, caller))                          \
+            return API->name(s, buf, num, done);                                \
+        call.zero_ok = num == 0;                                                \
+        int ret = API->name(s, buf, num, done);                                 \
+        call_end(&call, ret, ret > 0 && done ? *done : 0, dir, buf);            \
+        return ret;                                                             \
+    }
 
 /* Under Valgrind, a plaintext buffer with undefined bytes is the classic
  * cause of a peer that cannot decrypt: say so before it is encrypted. */

@@ -25,12 +25,18 @@ EXPORT int HOOK(SSL_shutdown)(SSL *s)
     return ret;
 }
 
+INT_IO_GENERAL(SSL_read, 'r', void *)
+INT_IO_GENERAL(SSL_peek, 'p', void *)
+INT_IO_GENERAL(SSL_write, 'w', const void *)
+EX_IO_GENERAL(SSL_read_ex, 'r', void *)
+EX_IO_GENERAL(SSL_peek_ex, 'p', void *)
+EX_IO_GENERAL(SSL_write_ex, 'w', const void *)
+
 EXPORT int HOOK(SSL_read)(SSL *s, void *buf, int num) { INT_IO_CALL(SSL_read, 'r', s, buf, num); }
 EXPORT int HOOK(SSL_peek)(SSL *s, void *buf, int num) { INT_IO_CALL(SSL_peek, 'p', s, buf, num); }
 
 EXPORT int HOOK(SSL_write)(SSL *s, const void *buf, int num)
 {
-    CHECK_DEFINED("SSL_write", buf, num > 0 ? (size_t)num : 0);
     INT_IO_CALL(SSL_write, 'w', s, buf, num);
 }
 
@@ -46,7 +52,6 @@ EXPORT int HOOK(SSL_peek_ex)(SSL *s, void *buf, size_t num, size_t *done)
 
 EXPORT int HOOK(SSL_write_ex)(SSL *s, const void *buf, size_t num, size_t *done)
 {
-    CHECK_DEFINED("SSL_write_ex", buf, num);
     EX_IO_CALL(SSL_write_ex, 'w', s, buf, num, done);
 }
 

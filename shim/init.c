@@ -70,6 +70,9 @@ static void atfork_child(void)
 {
     shim_pid = getpid();
     thread_call.tid = 0;              /* the child's thread has an id of its own */
+    /* Cached conns are the parent's: the child's first call on each must be
+     * checked (misuse after fork), so no cache entry stays valid. */
+    __atomic_fetch_add(&conn_generation, 1, __ATOMIC_RELEASE);
     sink_atfork_child();
     conns_atfork_child();
     flight_atfork_child();
@@ -102,8 +105,10 @@ static void activate_family(int family)
     if (!found) {
         say("cannot find the program's libssl; passing calls through unrecorded");
     } else if (!config.disabled) {
-        if (conn_init() && keylog_init())
+        if (conn_init() && keylog_init()) {
             ossl.on = true;
+            ossl.fast_io = config.level < LEVEL_IO && !valgrind_active;
+        }
         else
             say("OpenSSL refused an ex_data index; passing calls through unrecorded");
     }
@@ -122,6 +127,7 @@ bool shim_activate(int family)
     pthread_once(&family_once[family], family == OSSL_FAMILY_3 ? activate_3 : activate_1_1);
     valgrind_acquire(&family_once[family]);
     shim_ready[family] = family_found[family];
+    thread_call.fast_io[family] = family_found[family] && ossl_libs[family].fast_io;
     return shim_ready[family];
 }
 

@@ -162,7 +162,7 @@ void loop_conn_ended(struct conn *c)
     peer_key(c, key, sizeof key);
     pthread_mutex_lock(&peers_lock);
     struct peer *p = peer_slot(key, now);
-    bool report = loop_window_add(&p->window, now, wall_ns(), !c->app_data,
+    bool report = loop_window_add(&p->window, now, wall_ns(), !conn_app_data(c),
                                   config.loop_count, config.loop_window_s,
                                   &count, &failed, &first);
     pthread_mutex_unlock(&peers_lock);

@@ -48,6 +48,7 @@ struct ossl_api {
     int family;              /* OSSL_FAMILY_* */
     int ssl_idx, ctx_idx, keylog_idx;   /* our ex_data slots in this library */
     bool on;                 /* recording: settings allow it and the slots exist */
+    bool fast_io;            /* on, below level io, not under Valgrind: calls.h's data path */
 };
 
 enum { OSSL_FAMILY_3 = 0, OSSL_FAMILY_1_1 = 1, OSSL_FAMILIES = 2 };

@@ -62,18 +62,19 @@ static void on_handshake_start(struct conn *c, const SSL *s)
     if (!level_on(LEVEL_HANDSHAKE))
         return;
 
+    const char *entry = thread_call.depth ? thread_call.fn : NULL;
     struct ev e;
     record_begin(&e, SSLSHIM_EV_HANDSHAKE_START, c);
     if (summary_wanted(&e))
         snprintf(e.summary, sizeof e.summary, "%s #%u via %s", c->role ? "server" : "client",
-             c->handshakes, thread_call.fn ? thread_call.fn : "?");
+             c->handshakes, entry ? entry : "?");
     ev_str(&e, "role", c->role ? "server" : "client");
     ev_str(&e, "peer", c->peer[0] ? c->peer : NULL);
     ev_str(&e, "local", c->local[0] ? c->local : NULL);
     conn_sni_field(&e, c);
     ev_uint(&e, "n", c->handshakes);
     ev_uint(&e, "attempt", attempt);
-    ev_str(&e, "entry", thread_call.fn);
+    ev_str(&e, "entry", entry);
     /* Which OpenSSL runs this connection: a process may hold two. */
     ev_str(&e, "openssl", ossl.version);
     ev_str(&e, "libssl", ossl.libssl_path[0] ? ossl.libssl_path : NULL);
@@ -99,19 +100,38 @@ static void note_last_state(struct conn *c, const SSL *s, const char *state)
     c->last_state[n] = '\0';
 }
 
+/* The handshake function returned because its I/O would block (a
+ * non-blocking socket, an async job): the state machine did not move. */
+static bool exit_would_block(const SSL *s, int where, int ret)
+{
+    if (!(where & SSL_CB_EXIT) || ret > 0)
+        return false;
+    switch (ossl.SSL_get_error(s, ret)) {   /* a getter: reads, never clears, the queue */
+    case SSL_ERROR_NONE:
+    case SSL_ERROR_SSL:
+    case SSL_ERROR_SYSCALL:
+    case SSL_ERROR_ZERO_RETURN:
+        return false;
+    default:
+        return true;
+    }
+}
+
+/* State lines are transitions.  OpenSSL also reports a state again when it
+ * resumes it (after I/O that would block, after post-handshake messages):
+ * such a report names the state of the line before it and is left out, and
+ * so is the exit of a call that would block, below level io (where the call
+ * line says it anyway).  The names are OpenSSL's static strings, so the
+ * pointer identifies the state. */
 static void on_state(struct conn *c, const SSL *s, int where, int ret)
 {
     const char *state = ossl.SSL_state_string_long(s);
-    /* OpenSSL reports some states twice in a row (before and after the I/O
-     * of one step); a repeated loop report is not a transition.  The names
-     * are OpenSSL's static strings, so the pointer identifies the state. */
-    bool repeat = (where & SSL_CB_LOOP) && state == c->last_loop_state;
-    c->last_loop_state = (where & SSL_CB_LOOP) ? state : NULL;
-    if (repeat)
+    if ((where & SSL_CB_LOOP) && state == c->last_reported_state)
         return;
     note_last_state(c, s, state);
-    if (!level_on(LEVEL_HANDSHAKE))
+    if (!level_on(LEVEL_HANDSHAKE) || (!level_on(LEVEL_IO) && exit_would_block(s, where, ret)))
         return;
+    c->last_reported_state = state;
     struct ev e;
     record_begin(&e, SSLSHIM_EV_STATE, c);
     if (summary_wanted(&e))

@@ -59,6 +59,62 @@ static void test_escaping(void)
     ev_free(&e);
 }
 
+/* The plain reference: what ev_escape must produce for ASCII input, byte by
+ * byte (bytes 0x80 and up are left to the UTF-8 checks above). */
+static size_t reference_escape(char *out, const unsigned char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c == '\n') {
+            o += (size_t)sprintf(out + o, "\\n");
+        } else if (c == '\r') {
+            o += (size_t)sprintf(out + o, "\\r");
+        } else if (c == '\t') {
+            o += (size_t)sprintf(out + o, "\\t");
+        } else if (c < 0x20 || c == 0x7f) {
+            o += (size_t)sprintf(out + o, "\\u%04x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* The word-at-a-time scan must agree with the reference wherever the special
+ * bytes fall: random strings drawn mostly from the bytes next to the
+ * boundaries the bit tricks test. */
+static void test_escaping_matches_reference(void)
+{
+    static const unsigned char alphabet[] = { 'a', 'Z', ' ', '!', '#', '"', '\\', 0x1f, 0x00,
+                                              0x7f, 0x7e, 0x20, 0x21, 0x5b, 0x5d, '\n', 0x01 };
+    unsigned seed = 12345;
+    int mismatches = 0;
+    for (int round = 0; round < 20000; round++) {
+        unsigned char in[40];
+        size_t n = (size_t)(round % 40);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned r = seed >> 16;
+            in[i] = r % 4 ? (unsigned char)('a' + r % 26) : alphabet[r % sizeof alphabet];
+        }
+        char want[40 * 6 + 1];
+        size_t want_len = reference_escape(want, in, n);
+        struct ev e;
+        ev_begin(&e, "t", 0, false);
+        bool replaced = ev_escape(&e, in, n);
+        size_t got_len = e.len - EV_HEADROOM;
+        if (replaced || got_len != want_len || memcmp(e.buf + EV_HEADROOM, want, want_len) != 0)
+            mismatches++;
+        ev_free(&e);
+    }
+    CHECK(mismatches == 0);
+}
+
 static void test_nesting_and_finish(void)
 {
     struct ev e;
@@ -279,6 +335,7 @@ static void test_keylog_line(void)
 int main(void)
 {
     test_escaping();
+    test_escaping_matches_reference();
     test_nesting_and_finish();
     test_big_event_grows();
     test_config();
