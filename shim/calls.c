@@ -55,7 +55,8 @@ static void record_call(struct call *call, int ret, size_t bytes, int err)
 {
     struct ev e;
     record_begin(&e, SSLSHIM_EV_CALL, call->conn);
-    snprintf(e.summary, sizeof e.summary, "%s = %d", call->fn, ret);
+    if (summary_wanted(&e))
+        snprintf(e.summary, sizeof e.summary, "%s = %d", call->fn, ret);
     ev_str(&e, "fn", call->fn);
     ev_int(&e, "ret", ret);
     ev_uint(&e, "bytes", bytes);

@@ -4,7 +4,9 @@
 #include "config.h"
 #include "conn.h"
 #include "event.h"
+#include "record.h"
 #include "sink.h"
+#include "trace.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -12,8 +14,10 @@
 #include <string.h>
 
 struct kept {
-    char *line;
-    size_t len;
+    char *line;                    /* a formatted line, or NULL: */
+    size_t len;                    /* (bytes counted against the budget) */
+    struct stamp stamp;            /* a note, formatted when written */
+    struct flight_note note;
 };
 
 struct flight_ring {
@@ -35,6 +39,7 @@ static void drop_oldest(struct flight_ring *r)
     atomic_fetch_sub(&kept_bytes, k->len);
     free(k->line);
     k->line = NULL;
+    k->len = 0;
     r->head = (r->head + 1) % config.flight_events;
     r->used--;
 }
@@ -49,34 +54,79 @@ bool flight_keep(struct conn *c, struct ev *e)
     return kept;
 }
 
-static bool keep_locked(struct conn *c, struct ev *e)
+/* The next free slot of c's ring for `len` more bytes, making room from
+ * the ring's own past (over the total budget too); NULL if there is none. */
+static struct kept *slot_locked(struct conn *c, size_t len)
 {
-    size_t len;
-    if (!c->flight) {
-        c->flight = calloc(1, sizeof *c->flight + config.flight_events * sizeof(struct kept));
+    if (!c->flight) {            /* slots are filled before they are read: no calloc */
+        c->flight = malloc(sizeof *c->flight + config.flight_events * sizeof(struct kept));
         if (!c->flight)
-            return false;
+            return NULL;
+        c->flight->head = c->flight->used = 0;
     }
     struct flight_ring *r = c->flight;
-    const char *line = sink_stamp(e, &len);
-    if (!line)
-        return false;
-    /* Over the total budget, a connection makes room from its own past. */
     while (r->used && (r->used == config.flight_events ||
                        atomic_load(&kept_bytes) + len > FLIGHT_BUDGET))
         drop_oldest(r);
     if (atomic_load(&kept_bytes) + len > FLIGHT_BUDGET)
+        return NULL;
+    return &r->slot[(r->head + r->used) % config.flight_events];
+}
+
+static void filled_locked(struct conn *c, struct kept *k)
+{
+    c->flight->used++;
+    atomic_fetch_add(&kept_bytes, k->len);
+}
+
+static bool keep_locked(struct conn *c, struct ev *e)
+{
+    size_t len;
+    const char *line = sink_stamp(e, &len);
+    if (!line)
         return false;
-    char *copy = malloc(len);
+    struct kept *k = slot_locked(c, len);
+    char *copy = k ? malloc(len) : NULL;
     if (!copy)
         return false;
     memcpy(copy, line, len);
-    struct kept *k = &r->slot[(r->head + r->used) % config.flight_events];
     k->line = copy;
     k->len = len;
-    r->used++;
-    atomic_fetch_add(&kept_bytes, len);
+    filled_locked(c, k);
     return true;
+}
+
+bool flight_takes_notes(const struct conn *c)
+{
+    return config.mode == MODE_FLIGHT && !c->flight_streaming &&
+           config.format == FORMAT_JSON && !valgrind_active;
+}
+
+bool flight_keep_note(struct conn *c, const struct flight_note *n)
+{
+    pthread_mutex_lock(&rings_lock);
+    struct kept *k = slot_locked(c, sizeof *n);
+    if (k) {
+        sink_take_stamp(&k->stamp);          /* lock order: flight, then sink */
+        k->line = NULL;
+        k->len = sizeof *n;
+        k->note = *n;
+        filled_locked(c, k);
+    }
+    pthread_mutex_unlock(&rings_lock);
+    return k != NULL;
+}
+
+static void write_kept_locked(struct conn *c, const struct kept *k)
+{
+    if (k->line) {
+        sink_write_stamped(k->line, k->len);
+        return;
+    }
+    struct ev e;
+    trace_note_event(&e, c, &k->note);
+    sink_emit_stamped(&e, &k->stamp);
+    ev_free(&e);
 }
 
 static void discard_locked(struct conn *c);
@@ -87,10 +137,8 @@ void flight_flush(struct conn *c)
     struct flight_ring *r = c->flight;
     c->flight_streaming = true;
     if (r) {
-        for (unsigned i = 0; i < r->used; i++) {
-            struct kept *k = &r->slot[(r->head + i) % config.flight_events];
-            sink_write_stamped(k->line, k->len);
-        }
+        for (unsigned i = 0; i < r->used; i++)
+            write_kept_locked(c, &r->slot[(r->head + i) % config.flight_events]);
         discard_locked(c);
     }
     pthread_mutex_unlock(&rings_lock);

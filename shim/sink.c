@@ -250,20 +250,18 @@ static bool ensure_open_locked(void)
 
 /* RFC 3339 with microseconds.  The date and time of day change once a
  * second: format them then, and only the microseconds for each line. */
-static void format_ts(char *out, size_t size)
+static void format_ts(char *out, size_t size, const struct timespec *t)
 {
     static time_t cached_sec = -1;
     static char cached[32];
     static size_t cached_len;
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    if (t.tv_sec != cached_sec) {
+    if (t->tv_sec != cached_sec) {
         struct tm tm;
-        gmtime_r(&t.tv_sec, &tm);
+        gmtime_r(&t->tv_sec, &tm);
         cached_len = strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
-        cached_sec = t.tv_sec;
+        cached_sec = t->tv_sec;
     }
-    unsigned us = (unsigned)(t.tv_nsec / 1000);
+    unsigned us = (unsigned)(t->tv_nsec / 1000);
     if (size < cached_len + 9)
         return;
     memcpy(out, cached, cached_len);
@@ -342,8 +340,12 @@ static __thread struct {
     char text[15];
 } tid_digits __attribute__((tls_model("initial-exec")));
 
-static void append_tid(struct appender *a)
+static void append_tid(struct appender *a, pid_t tid)
 {
+    if (tid != shim_tid()) {                 /* a line kept for another thread */
+        append_dec(a, (unsigned long long)tid);
+        return;
+    }
     if (!tid_digits.len) {
         struct appender t = { tid_digits.text, tid_digits.text + sizeof tid_digits.text };
         append_dec(&t, (unsigned long long)shim_tid());
@@ -352,7 +354,8 @@ static void append_tid(struct appender *a)
     append_n(a, tid_digits.text, tid_digits.len);
 }
 
-static size_t json_header(char *h, size_t size, const struct ev *e, const char *ts)
+static size_t json_header(char *h, size_t size, const struct ev *e, const char *ts,
+                          const struct stamp *st)
 {
     struct appender a = { h, h + size - 1 };
     if (fixed_part.pid != process_pid())
@@ -362,14 +365,15 @@ static size_t json_header(char *h, size_t size, const struct ev *e, const char *
     APPEND_LITERAL(&a, "\",\"ev\":\"");
     append_n(&a, e->name, strlen(e->name));
     append_n(&a, fixed_part.text, fixed_part.len);
-    append_tid(&a);
+    append_tid(&a, st->tid);
     APPEND_LITERAL(&a, ",\"seq\":");
-    append_dec(&a, sink.seq);
+    append_dec(&a, st->seq);
     *a.p = '\0';
     return (size_t)(a.p - h);
 }
 
-static size_t format_header(char *h, size_t size, const struct ev *e, const char *ts)
+static size_t format_header(char *h, size_t size, const struct ev *e, const char *ts,
+                            const struct stamp *st)
 {
     size_t o = config.sink == SINK_SYSLOG ? syslog_prefix(h, size, e, ts) : 0;
     int n;
@@ -380,19 +384,32 @@ static size_t format_header(char *h, size_t size, const struct ev *e, const char
         n = snprintf(h + o, size - o, "sslshim[%d]%s %s%s%s", (int)process_pid(), conn, e->name,
                      e->summary[0] ? ": " : "", e->summary);
     } else {
-        return o + json_header(h + o, size - o, e, ts);
+        return o + json_header(h + o, size - o, e, ts, st);
     }
     if (n < 0)
         return o;
     return o + (size_t)n >= size ? size - 1 : o + (size_t)n;
 }
 
-static const char *stamp_locked(struct ev *e, size_t *len)
+static const char *finish_line(struct ev *e, const struct stamp *st, size_t *len)
 {
     char ts[40], header[EV_HEADROOM];
-    format_ts(ts, sizeof ts);
-    sink.seq++;
-    return ev_finish(e, header, format_header(header, sizeof header, e, ts), len);
+    format_ts(ts, sizeof ts, &st->ts);
+    return ev_finish(e, header, format_header(header, sizeof header, e, ts, st), len);
+}
+
+static void next_stamp_locked(struct stamp *st)
+{
+    st->seq = ++sink.seq;
+    clock_gettime(CLOCK_REALTIME, &st->ts);
+    st->tid = shim_tid();
+}
+
+static const char *stamp_locked(struct ev *e, size_t *len)
+{
+    struct stamp st;
+    next_stamp_locked(&st);
+    return finish_line(e, &st, len);
 }
 
 static void count_dropped(uint64_t n, const char *reason)
@@ -429,10 +446,10 @@ static bool write_raw_locked(const char *line, size_t len)
     return false;
 }
 
-static bool write_event_locked(struct ev *e)
+static bool write_event_locked(struct ev *e, const struct stamp *st)
 {
     size_t len;
-    const char *line = stamp_locked(e, &len);
+    const char *line = st ? finish_line(e, st, &len) : stamp_locked(e, &len);
     if (!line) {
         count_dropped(1, "memory");
         return false;
@@ -444,7 +461,7 @@ static bool write_process_locked(void)
 {
     struct ev p;
     process_event(&p);
-    bool ok = write_event_locked(&p);
+    bool ok = write_event_locked(&p, NULL);
     ev_free(&p);
     if (ok)
         sink.need_process = false;
@@ -461,7 +478,7 @@ static bool write_dropped_locked(void)
     snprintf(d.summary, sizeof d.summary, "%llu lines lost (%s)", (unsigned long long)n, reason);
     ev_uint(&d, "n", n);
     ev_str(&d, "reason", reason);
-    bool ok = write_event_locked(&d);
+    bool ok = write_event_locked(&d, NULL);
     ev_free(&d);
     if (!ok)
         sink.dropped += n;        /* this one is counted already */
@@ -497,7 +514,7 @@ void sink_emit(struct ev *e)
 {
     pthread_mutex_lock(&sink.lock);
     if (ready_locked()) {
-        if (write_event_locked(e))
+        if (write_event_locked(e, NULL))
             rotate_if_full_locked();
     } else {
         sink.seq++;               /* numbered and lost: the gap is explained by `dropped` */
@@ -520,6 +537,26 @@ void sink_write_stamped(const char *line, size_t len)
     pthread_mutex_lock(&sink.lock);
     if (ready_locked()) {
         if (write_raw_locked(line, len))
+            rotate_if_full_locked();
+    } else {
+        count_dropped(1, sink.drop_reason ? sink.drop_reason : "cannot open");
+    }
+    pthread_mutex_unlock(&sink.lock);
+}
+
+void sink_take_stamp(struct stamp *st)
+{
+    pthread_mutex_lock(&sink.lock);
+    ready_locked();               /* the process line takes the first seq */
+    next_stamp_locked(st);
+    pthread_mutex_unlock(&sink.lock);
+}
+
+void sink_emit_stamped(struct ev *e, const struct stamp *st)
+{
+    pthread_mutex_lock(&sink.lock);
+    if (ready_locked()) {
+        if (write_event_locked(e, st))
             rotate_if_full_locked();
     } else {
         count_dropped(1, sink.drop_reason ? sink.drop_reason : "cannot open");

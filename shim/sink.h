@@ -13,6 +13,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 #include <sys/types.h>
 
 /* Number, date and write one event now (stream mode). */
@@ -24,6 +26,20 @@ const char *sink_stamp(struct ev *e, size_t *len);
 
 /* Write a line stamped earlier by sink_stamp. */
 void sink_write_stamped(const char *line, size_t len);
+
+/* A line's number, time and thread, taken when its event happened and
+ * written later (flight mode keeps some events unformatted). */
+struct stamp {
+    uint64_t seq;
+    struct timespec ts;           /* CLOCK_REALTIME */
+    pid_t tid;
+};
+
+/* Take the next number now (the process line first, if the file is new). */
+void sink_take_stamp(struct stamp *st);
+
+/* Write e with a stamp taken earlier. */
+void sink_emit_stamped(struct ev *e, const struct stamp *st);
 
 /* Expand a path template: %p pid, %h host, %e exe, %t start time, %u uid, %%.
  * Returns false when the result does not fit. Exposed for unit tests. */

@@ -4,6 +4,7 @@
 
 #include "calls.h"
 #include "conn.h"
+#include "flight.h"
 #include "handshake.h"
 #include "keylog.h"
 #include "loop.h"
@@ -117,6 +118,27 @@ static bool exit_would_block(const SSL *s, int where, int ret)
     }
 }
 
+static void state_fields(struct ev *e, const char *state, bool exit, int ret)
+{
+    ev_str(e, "state", state);
+    ev_str(e, "where", exit ? "exit" : "loop");
+    if (exit)
+        ev_int(e, "ret", ret);
+}
+
+static bool keep_state_note(struct conn *c, const char *state, bool exit, int ret)
+{
+    struct flight_note n;                    /* no initializer: it would clear the name */
+    n.kind = NOTE_STATE;
+    size_t len = strnlen(state, sizeof n.state.name);
+    if (len == sizeof n.state.name)
+        return false;                        /* too long to keep: format it */
+    memcpy(n.state.name, state, len + 1);
+    n.state.exit = exit;
+    n.state.ret = ret;
+    return flight_keep_note(c, &n);
+}
+
 /* State lines are transitions.  OpenSSL also reports a state again when it
  * resumes it (after I/O that would block, after post-handshake messages):
  * such a report names the state of the line before it and is left out, and
@@ -132,14 +154,14 @@ static void on_state(struct conn *c, const SSL *s, int where, int ret)
     if (!level_on(LEVEL_HANDSHAKE) || (!level_on(LEVEL_IO) && exit_would_block(s, where, ret)))
         return;
     c->last_reported_state = state;
+    bool exit = (where & SSL_CB_LOOP) == 0;
+    if (flight_takes_notes(c) && state && keep_state_note(c, state, exit, ret))
+        return;
     struct ev e;
     record_begin(&e, SSLSHIM_EV_STATE, c);
     if (summary_wanted(&e))
         snprintf(e.summary, sizeof e.summary, "%s", c->last_state);
-    ev_str(&e, "state", state);
-    ev_str(&e, "where", (where & SSL_CB_LOOP) ? "loop" : "exit");
-    if (where & SSL_CB_EXIT)
-        ev_int(&e, "ret", ret);
+    state_fields(&e, state, exit, ret);
     record(&e);
 }
 
@@ -261,36 +283,63 @@ static void note_handshake_msg(struct conn *c, int write_p, int version,
         handshake_peer_certificate_msg(c, m, len, version == TLS1_3_VERSION);
 }
 
+static void msg_fields(struct ev *e, bool sent, int content_type, int hs, size_t len,
+                       int version)
+{
+    ev_str(e, "dir", sent ? "sent" : "recv");
+    ev_str(e, "type", content_type == SSL3_RT_HANDSHAKE ? "handshake"
+                      : content_type == SSL3_RT_CHANGE_CIPHER_SPEC ? "change_cipher_spec"
+                      : "alert");
+    if (content_type == SSL3_RT_HANDSHAKE && hs >= 0) {
+        const char *name = handshake_msg_name(hs);
+        if (name)
+            ev_str(e, "hs", name);
+        else
+            ev_int(e, "hs", hs);
+    }
+    ev_uint(e, "len", len);
+    ev_str(e, "version", protocol_version_name(version));
+}
+
 static void record_msg(struct conn *c, int write_p, int version, int content_type,
                        const void *buf, size_t len)
 {
-    const char *type;
-    const char *hs = NULL;
-    switch (content_type) {
-    case SSL3_RT_HANDSHAKE:
-        type = "handshake";
-        if (len > 0)
-            hs = handshake_msg_name(((const unsigned char *)buf)[0]);
-        break;
-    case SSL3_RT_CHANGE_CIPHER_SPEC: type = "change_cipher_spec"; break;
-    case SSL3_RT_ALERT: type = "alert"; break;
-    default: return;              /* record headers, inner content types */
+    if (content_type != SSL3_RT_HANDSHAKE && content_type != SSL3_RT_CHANGE_CIPHER_SPEC &&
+        content_type != SSL3_RT_ALERT)
+        return;                   /* record headers, inner content types */
+    int hs = content_type == SSL3_RT_HANDSHAKE && len > 0 ? ((const unsigned char *)buf)[0] : -1;
+    if (flight_takes_notes(c)) {
+        struct flight_note n;
+        n.kind = NOTE_MSG;
+        n.msg.sent = write_p != 0;
+        n.msg.content_type = content_type;
+        n.msg.version = version;
+        n.msg.hs = hs;
+        n.msg.len = len;
+        if (flight_keep_note(c, &n))
+            return;
     }
     struct ev e;
     record_begin(&e, SSLSHIM_EV_MSG, c);
-    if (summary_wanted(&e))
-        snprintf(e.summary, sizeof e.summary, "%s %s", write_p ? "sent" : "recv", hs ? hs : type);
-    ev_str(&e, "dir", write_p ? "sent" : "recv");
-    ev_str(&e, "type", type);
-    if (content_type == SSL3_RT_HANDSHAKE) {
-        if (hs)
-            ev_str(&e, "hs", hs);
-        else if (len > 0)
-            ev_int(&e, "hs", ((const unsigned char *)buf)[0]);
+    if (summary_wanted(&e)) {
+        const char *name = hs >= 0 ? handshake_msg_name(hs) : NULL;
+        snprintf(e.summary, sizeof e.summary, "%s %s", write_p ? "sent" : "recv",
+                 name ? name : content_type == SSL3_RT_HANDSHAKE ? "handshake"
+                 : content_type == SSL3_RT_CHANGE_CIPHER_SPEC ? "change_cipher_spec" : "alert");
     }
-    ev_uint(&e, "len", len);
-    ev_str(&e, "version", protocol_version_name(version));
+    msg_fields(&e, write_p != 0, content_type, hs, len, version);
     record(&e);
+}
+
+void trace_note_event(struct ev *e, struct conn *c, const struct flight_note *n)
+{
+    if (n->kind == NOTE_STATE) {
+        record_begin(e, SSLSHIM_EV_STATE, c);
+        state_fields(e, n->state.name, n->state.exit, n->state.ret);
+    } else {
+        record_begin(e, SSLSHIM_EV_MSG, c);
+        msg_fields(e, n->msg.sent, n->msg.content_type, n->msg.hs, n->msg.len, n->msg.version);
+    }
 }
 
 /* Application data is seen here whatever moved it: the program's SSL_read,

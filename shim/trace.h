@@ -16,4 +16,11 @@ extern void (*const trace_msg_cb[OSSL_FAMILIES])(int write_p, int version, int c
                                                  const void *buf, size_t len, SSL *s,
                                                  void *arg);
 
+struct ev;
+struct conn;
+struct flight_note;
+
+/* Build the state or msg event a flight note stands for (not recorded). */
+void trace_note_event(struct ev *e, struct conn *c, const struct flight_note *n);
+
 #endif

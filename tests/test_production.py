@@ -90,6 +90,34 @@ class Production(ShimTest):
             self.assertTrue(any(a["desc"] == "unknown_ca" for a in events(mine, "alert")))
         self.assertEqual(evs[0]["config"]["mode"], "flight")
 
+    def test_flight_history_is_what_stream_mode_writes(self):
+        """Flight mode keeps state and msg events unformatted and formats them
+        only when a connection fails: what it then writes must be the lines
+        stream mode writes for the same failing connection."""
+        c = certs()
+        histories = {}
+        for mode in ("stream", "flight"):
+            logdir = os.path.join(self.tmp, mode)
+            env = self.env(SSLSHIM_MODE=mode)
+            env["SSLSHIM_LOG"] = logdir + "/"
+            server, port = self.fixture_server("--conns", "1", env=env)
+            run([fixture("tls_client"), "--port", str(port), "--cafile", c["untrusted.pem"]],
+                env=plain_env())
+            server.wait(30)
+            (path, evs), = logs(logdir, "tls_server").items()
+            conn = events(evs, "conn_end")[0]["conn"]
+            varying = ("ts", "seq", "pid", "tid", "host", "conn", "peer", "local", "ms",
+                       "client_random", "attempt", "stack")
+            signed = ("CertificateVerify", "ServerKeyExchange")   # ECDSA: 70-72 bytes
+            histories[mode] = [{k: v for k, v in e.items()
+                                if k not in varying and not (k == "len" and e.get("hs") in signed)}
+                               for e in evs if e.get("conn") == conn]
+            self.assertTrue(any(e["ev"] == "alert" for e in histories[mode]))
+        kinds = [e["ev"] for e in histories["flight"]]
+        self.assertIn("state", kinds)
+        self.assertIn("msg", kinds)
+        self.assertEqual(histories["flight"], histories["stream"])
+
     def test_flight_mode_at_level_errors_writes_nothing_for_healthy_connections(self):
         c = certs()
         server, port = self.fixture_server(
