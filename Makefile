@@ -110,7 +110,11 @@ $(BENCH_DRIVER): tests/bench/bench_driver.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -o $@ $< -lssl -lcrypto -lpthread
 
-bench: all fixtures $(BENCH_DRIVER)
+$(B)/bench/no_write.so: tests/bench/no_write.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -shared -fPIC -o $@ $< -ldl
+
+bench: all fixtures $(BENCH_DRIVER) $(B)/bench/no_write.so
 	$(Q)python3 tests/bench/run_bench.py $(if $(filter 1,$(QUICK)),--quick)
 	$(Q)python3 tests/bench/report_speed.py $(if $(filter 1,$(QUICK)),--lines 200000)
 

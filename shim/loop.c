@@ -5,6 +5,7 @@
 #include "record.h"
 #include "sslshim.h"
 #include "stack.h"
+#include "text.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -64,11 +65,11 @@ bool loop_window_add(struct loop_window *w, int64_t now, int64_t now_wall, bool 
 static void peer_key(const struct conn *c, char *out, size_t size)
 {
     if (c->peer[0])
-        snprintf(out, size, "%s", c->peer);
+        text_copy(out, size, c->peer);
     else if (c->have_sni)
         snprintf(out, size, "sni:%.*s", (int)c->sni_len, (const char *)c->sni);
     else
-        snprintf(out, size, "unknown");
+        text_copy(out, size, "unknown");
 }
 
 /* The peer's slot (peers_lock held); the least recently seen one is reused. */
@@ -84,7 +85,7 @@ static struct peer *peer_slot(const char *key, int64_t now)
             oldest = &peers[i];
     }
     memset(oldest, 0, sizeof *oldest);
-    snprintf(oldest->key, sizeof oldest->key, "%s", key);
+    text_copy(oldest->key, sizeof oldest->key, key);
     oldest->last_seen_ns = now;
     return oldest;
 }

@@ -12,6 +12,7 @@
 #include "record.h"
 #include "sslshim.h"
 #include "stack.h"
+#include "text.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -177,14 +178,17 @@ static void on_alert(struct conn *c, const SSL *s, int where, int ret)
         c->alerts_recv++;
     else
         c->alerts_sent++;
-    snprintf(c->last_alert, sizeof c->last_alert, "%s", desc ? desc : "unknown");
+    text_copy(c->last_alert, sizeof c->last_alert, desc ? desc : "unknown");
     if (fatal)
         c->fatal_alert = true;
 
     struct ev e;
     record_begin(&e, SSLSHIM_EV_ALERT, c);
-    snprintf(e.summary, sizeof e.summary, "SSL3 alert %s:%s:%s", recv ? "read" : "write",
-             ossl.SSL_alert_type_string_long(ret), ossl.SSL_alert_desc_string_long(ret));
+    size_t len = 0;                          /* OpenSSL's own wording of the line */
+    text_append(e.summary, sizeof e.summary, &len, recv ? "SSL3 alert read:" : "SSL3 alert write:");
+    text_append(e.summary, sizeof e.summary, &len, ossl.SSL_alert_type_string_long(ret));
+    text_append(e.summary, sizeof e.summary, &len, ":");
+    text_append(e.summary, sizeof e.summary, &len, ossl.SSL_alert_desc_string_long(ret));
     ev_str(&e, "dir", recv ? "recv" : "sent");
     ev_str(&e, "level", fatal ? "fatal" : "warning");
     ev_str(&e, "desc", desc);

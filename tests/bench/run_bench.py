@@ -76,6 +76,12 @@ CONFIGS = [
 ]
 CONFIG_ENV = dict(CONFIGS)
 
+# Analysis, not a setting a user has: the defaults with the shim's write(2)
+# calls swallowed by tests/bench/no_write.so, preloaded in front of it.  Its
+# distance from the defaults is what rule 6 (one write(2) per line) costs.
+NO_WRITE = "defaults, write(2) elided"
+ANALYSIS_WORKLOADS = ("hs13", "hs12")
+
 # Issue 7's targets: the largest median ratio allowed.
 TARGETS = {
     ("bulk16k", "defaults"): 1.01, ("bulk16k", "STACKS=handshake"): 1.01, ("bulk16k", "LEVEL=io"): 1.02,
@@ -91,6 +97,15 @@ GROWTH_MAX = 64 * KIB            # heap growth over the second half of the churn
 QUICK_FACTOR = 3                 # --quick fails past 3x the allowed overhead…
 QUICK_NOISE = 0.10               # …and, for timing ratios, past target + 0.10 (short runs on
                                  # a noisy CI machine wander by several per cent)
+
+# Targets missed by design, with the ratio a full run measured (README, Cost):
+# LEVEL=io writes one line per call, and rule 6 makes that one write(2) per
+# call.  --quick judges these rows against 3x the measured overhead instead,
+# so that it still catches a regression.
+MEASURED_MISSES = {
+    ("bulk16k", "LEVEL=io"): 1.25,
+    ("small", "LEVEL=io"): 1.85,
+}
 
 
 def log(msg):
@@ -121,6 +136,8 @@ class Runner:
         if config in (None, "base", "ltrace"):
             return env
         env["LD_PRELOAD"] = self.args.shim
+        if config == NO_WRITE:
+            env["LD_PRELOAD"] = self.args.no_write + ":" + self.args.shim
         env["SSLSHIM_LOG"] = logdir + "/"
         env.update(CONFIG_ENV.get(config, {}))
         return env
@@ -158,7 +175,7 @@ class Runner:
                 if line.strip() and len(lines) < 5:
                     lines.add(line.strip()[:200])
         size = dir_bytes(logdir)
-        if result is not None and config in CONFIG_ENV and size == 0:
+        if result is not None and config in CONFIG_ENV and config != NO_WRITE and size == 0:
             # A preload that did not take would make every ratio look perfect.
             self.failures.append("%s %s: the shim wrote no log (was it preloaded?)"
                                  % (config, " ".join(argv)))
@@ -380,7 +397,8 @@ class Runner:
             order = names[r % len(names):] + names[:r % len(names)]
             log("timing: round %d of %d (%s first)" % (r + 1, rounds_max, order[0]))
             for w, (label, argv) in self.workloads.items():
-                last = self.interleaved(argv, order, acc[w])
+                analysis = [NO_WRITE] if w in ANALYSIS_WORKLOADS and self.args.no_write else []
+                last = self.interleaved(argv, order + analysis, acc[w])
                 if last:
                     runs[w] = last
             rounds_done += 1
@@ -402,7 +420,8 @@ class Runner:
                 continue
             rows.append(row(label, "no shim (baseline)", None, None,
                             absolute(run, statistics.median(acc["base"])), None, None))
-            for c, _ in CONFIGS:
+            analysis = [NO_WRITE] if acc.get(NO_WRITE) else []
+            for c in [c for c, _ in CONFIGS] + analysis:
                 pr = acc.get(c)
                 if not pr:
                     rows.append(row(label, c, None, None, "ERROR: no run", TARGETS.get((w, c)), "ratio"))
@@ -414,8 +433,10 @@ class Runner:
                 if w == "small":
                     added = statistics.median([(cur - ref) / run["calls"] * 1e9 for cur, ref in pr])
                     txt += "; %+.0f ns per SSL_read/SSL_write call" % added
-                rows.append(row(label, c, statistics.median(rs), (min(rs), max(rs)), txt,
-                                TARGETS.get((w, c)), "ratio"))
+                r = row(label, c, statistics.median(rs), (min(rs), max(rs)), txt,
+                        TARGETS.get((w, c)), "ratio")
+                r["key"] = (w, c)
+                rows.append(r)
         lt = self.results.get("ltrace")
         if lt and "skipped" in lt:
             rows.append(row("ltrace, reduced run", "ltrace", None, None,
@@ -494,7 +515,8 @@ class Runner:
                 if v is None:
                     continue
                 ok = v <= t
-                far = v > max(1 + QUICK_FACTOR * (t - 1), t + QUICK_NOISE)
+                limit = MEASURED_MISSES.get(r.get("key"), t)
+                far = v > max(1 + QUICK_FACTOR * (limit - 1), limit + QUICK_NOISE)
                 r["target_text"] = "<= %.2f" % t
             else:
                 v = r["value"]
@@ -704,6 +726,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="a short run for CI (under a minute)")
     ap.add_argument("--driver", default=os.path.join(ROOT, "build", "bench", "bench_driver"))
     ap.add_argument("--shim", default=os.path.join(ROOT, "build", "libsslshim.so"))
+    ap.add_argument("--no-write", default=os.path.join(ROOT, "build", "bench", "no_write.so"),
+                    help="the analysis preload (timed with the handshakes when it exists)")
     ap.add_argument("--out-dir", default=os.path.join(ROOT, "build", "bench"))
     ap.add_argument("--rounds", type=int, default=0, help="timing rounds (5, quick 3)")
     ap.add_argument("--budget", type=int, default=0,
@@ -714,6 +738,7 @@ def main():
     args.budget = args.budget or (55 if args.quick else 540)
     args.driver = os.path.abspath(args.driver)
     args.shim = os.path.abspath(args.shim)
+    args.no_write = os.path.abspath(args.no_write) if os.access(args.no_write, os.R_OK) else None
     args.out_dir = os.path.abspath(args.out_dir)
     for path, what in ((args.driver, "the driver"), (args.shim, "the shim")):
         if not os.access(path, os.R_OK):
