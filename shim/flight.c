@@ -22,8 +22,11 @@ struct kept {
 
 struct flight_ring {
     unsigned head, used;           /* oldest at head */
+    unsigned cap;                  /* grows to config.flight_events as needed */
     struct kept slot[];
 };
+
+#define RING_FIRST_CAP 16          /* a healthy TLS 1.3 end keeps about 25 events */
 
 static atomic_size_t kept_bytes;
 
@@ -40,7 +43,7 @@ static void drop_oldest(struct flight_ring *r)
     free(k->line);
     k->line = NULL;
     k->len = 0;
-    r->head = (r->head + 1) % config.flight_events;
+    r->head = (r->head + 1) % r->cap;
     r->used--;
 }
 
@@ -54,23 +57,40 @@ bool flight_keep(struct conn *c, struct ev *e)
     return kept;
 }
 
+/* A ring twice the size of r (or a first one), the oldest at slot 0; slots
+ * are filled before they are read, so nothing is cleared.  On failure the
+ * old ring stays (it then drops its oldest to make room). */
+static struct flight_ring *grown(struct flight_ring *r)
+{
+    unsigned cap = r ? r->cap * 2 : RING_FIRST_CAP;
+    if (cap > config.flight_events)
+        cap = config.flight_events;
+    struct flight_ring *n = malloc(sizeof *n + cap * sizeof(struct kept));
+    if (!n)
+        return r;
+    n->head = 0;
+    n->used = r ? r->used : 0;
+    n->cap = cap;
+    for (unsigned i = 0; i < n->used; i++)
+        n->slot[i] = r->slot[(r->head + i) % r->cap];
+    free(r);
+    return n;
+}
+
 /* The next free slot of c's ring for `len` more bytes, making room from
  * the ring's own past (over the total budget too); NULL if there is none. */
 static struct kept *slot_locked(struct conn *c, size_t len)
 {
-    if (!c->flight) {            /* slots are filled before they are read: no calloc */
-        c->flight = malloc(sizeof *c->flight + config.flight_events * sizeof(struct kept));
-        if (!c->flight)
-            return NULL;
-        c->flight->head = c->flight->used = 0;
-    }
     struct flight_ring *r = c->flight;
-    while (r->used && (r->used == config.flight_events ||
-                       atomic_load(&kept_bytes) + len > FLIGHT_BUDGET))
+    if (!r || (r->used == r->cap && r->cap < config.flight_events))
+        r = c->flight = grown(r);
+    if (!r)
+        return NULL;
+    while (r->used && (r->used == r->cap || atomic_load(&kept_bytes) + len > FLIGHT_BUDGET))
         drop_oldest(r);
     if (atomic_load(&kept_bytes) + len > FLIGHT_BUDGET)
         return NULL;
-    return &r->slot[(r->head + r->used) % config.flight_events];
+    return &r->slot[(r->head + r->used) % r->cap];
 }
 
 static void filled_locked(struct conn *c, struct kept *k)
@@ -138,7 +158,7 @@ void flight_flush(struct conn *c)
     c->flight_streaming = true;
     if (r) {
         for (unsigned i = 0; i < r->used; i++)
-            write_kept_locked(c, &r->slot[(r->head + i) % config.flight_events]);
+            write_kept_locked(c, &r->slot[(r->head + i) % r->cap]);
         discard_locked(c);
     }
     pthread_mutex_unlock(&rings_lock);

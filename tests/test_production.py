@@ -90,33 +90,41 @@ class Production(ShimTest):
             self.assertTrue(any(a["desc"] == "unknown_ca" for a in events(mine, "alert")))
         self.assertEqual(evs[0]["config"]["mode"], "flight")
 
+    def failing_history(self, name, **env_extra):
+        """The server's events for one client that rejects its certificate,
+        without what varies from run to run."""
+        logdir = os.path.join(self.tmp, name)
+        env = self.env(**env_extra)
+        env["SSLSHIM_LOG"] = logdir + "/"
+        server, port = self.fixture_server("--conns", "1", env=env)
+        run([fixture("tls_client"), "--port", str(port), "--cafile", certs()["untrusted.pem"]],
+            env=plain_env())
+        server.wait(30)
+        (path, evs), = logs(logdir, "tls_server").items()
+        conn = events(evs, "conn_end")[0]["conn"]
+        varying = ("ts", "seq", "pid", "tid", "host", "conn", "peer", "local", "ms",
+                   "client_random", "attempt", "stack")
+        signed = ("CertificateVerify", "ServerKeyExchange")   # ECDSA: 70-72 bytes
+        return [{k: v for k, v in e.items()
+                 if k not in varying and not (k == "len" and e.get("hs") in signed)}
+                for e in evs if e.get("conn") == conn]
+
     def test_flight_history_is_what_stream_mode_writes(self):
         """Flight mode keeps state and msg events unformatted and formats them
         only when a connection fails: what it then writes must be the lines
-        stream mode writes for the same failing connection."""
-        c = certs()
-        histories = {}
-        for mode in ("stream", "flight"):
-            logdir = os.path.join(self.tmp, mode)
-            env = self.env(SSLSHIM_MODE=mode)
-            env["SSLSHIM_LOG"] = logdir + "/"
-            server, port = self.fixture_server("--conns", "1", env=env)
-            run([fixture("tls_client"), "--port", str(port), "--cafile", c["untrusted.pem"]],
-                env=plain_env())
-            server.wait(30)
-            (path, evs), = logs(logdir, "tls_server").items()
-            conn = events(evs, "conn_end")[0]["conn"]
-            varying = ("ts", "seq", "pid", "tid", "host", "conn", "peer", "local", "ms",
-                       "client_random", "attempt", "stack")
-            signed = ("CertificateVerify", "ServerKeyExchange")   # ECDSA: 70-72 bytes
-            histories[mode] = [{k: v for k, v in e.items()
-                                if k not in varying and not (k == "len" and e.get("hs") in signed)}
-                               for e in evs if e.get("conn") == conn]
-            self.assertTrue(any(e["ev"] == "alert" for e in histories[mode]))
-        kinds = [e["ev"] for e in histories["flight"]]
-        self.assertIn("state", kinds)
-        self.assertIn("msg", kinds)
-        self.assertEqual(histories["flight"], histories["stream"])
+        stream mode writes for the same failing connection — all of them with
+        room for 64 (the ring grows from 16), the last N before the failure
+        with room for N (the oldest dropped, the ring wrapped)."""
+        stream = self.failing_history("stream", SSLSHIM_MODE="stream")
+        fail = next(i for i, e in enumerate(stream) if e["ev"] == "alert")
+        self.assertGreater(fail, 16, "enough events before the failure to grow the ring")
+        for room in (64, 18, 4):
+            flight = self.failing_history("flight%d" % room, SSLSHIM_MODE="flight",
+                                          SSLSHIM_FLIGHT_EVENTS=str(room))
+            kinds = [e["ev"] for e in flight]
+            self.assertIn("state", kinds)
+            self.assertIn("alert", kinds)
+            self.assertEqual(flight, stream[max(0, fail + 1 - room):], "room for %d" % room)
 
     def test_flight_mode_at_level_errors_writes_nothing_for_healthy_connections(self):
         c = certs()
