@@ -84,7 +84,7 @@ static struct kept *slot_locked(struct conn *c, size_t len)
     struct flight_ring *r = c->flight;
     if (!r || (r->used == r->cap && r->cap < config.flight_events))
         r = c->flight = grown(r);
-    if (!r)
+    if (!r || r->cap == 0)
         return NULL;
     while (r->used && (r->used == r->cap || atomic_load(&kept_bytes) + len > FLIGHT_BUDGET))
         drop_oldest(r);
