@@ -65,7 +65,7 @@ struct conn *conn_of(const SSL *s)
 {
     if (!s || ossl.ssl_idx < 0)
         return NULL;
-    return ossl.SSL_get_ex_data(s, ossl.ssl_idx);
+    return conn_lookup(ossl_current, s);   /* the thread's cache, else ex_data */
 }
 
 void conn_ctx_msg_cb_set(SSL_CTX *ctx, msg_cb_fn cb)
@@ -268,13 +268,15 @@ static void conn_released(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     if (!c)
         return;
     int saved_errno = errno;
-    if (!valgrind_active)                 /* every thread's cached entry goes stale */
-        __atomic_fetch_add(&conn_generation, 1, __ATOMIC_RELEASE);
     if (unlink_conn(c))
         conn_end(c);
     stack_free(c->fail_stack);
     flight_discard(c);
     free(c);
+    /* Every thread's cached entry goes stale, including any made while
+     * conn_end ran: an SSL allocated later at this address is another. */
+    if (!valgrind_active)
+        __atomic_fetch_add(&conn_generation, 1, __ATOMIC_RELEASE);
     errno = saved_errno;
 }
 
