@@ -98,13 +98,18 @@ QUICK_FACTOR = 3                 # --quick fails past 3x the allowed overhead…
 QUICK_NOISE = 0.10               # …and, for timing ratios, past target + 0.10 (short runs on
                                  # a noisy CI machine wander by several per cent)
 
-# Targets missed by design, with the ratio a full run measured (README, Cost):
-# LEVEL=io writes one line per call, and rule 6 makes that one write(2) per
-# call.  --quick judges these rows against 3x the measured overhead instead,
-# so that it still catches a regression.
+# Targets a full run misses, with the ratio it measured (README, "Cost"; the
+# reasons are there: one write(2) per line, rule 6 of the design, which
+# LEVEL=io pays per call and the defaults about 25 times per handshake end).
+# --quick judges these rows by 3x the measured overhead instead of the
+# target's, so that it still catches a regression without failing always.
 MEASURED_MISSES = {
-    ("bulk16k", "LEVEL=io"): 1.25,
-    ("small", "LEVEL=io"): 1.85,
+    ("bulk16k", "LEVEL=io"): 1.20,
+    ("small", "LEVEL=io"): 1.80,
+    ("hs13", "defaults"): 1.15, ("hs12", "defaults"): 1.15,
+    ("hs13", "STACKS=handshake"): 1.18, ("hs12", "STACKS=handshake"): 1.18,
+    ("hs13", "LEVEL=io"): 1.20, ("hs12", "LEVEL=io"): 1.20,
+    ("hs13", "MODE=flight"): 1.08, ("hs12", "MODE=flight"): 1.08,
 }
 
 
