@@ -22,7 +22,10 @@ extern "C" {
 /* Event names (the "ev" field of every line).  Beyond DESIGN.md's fields:
  * conn_end also has records_in/records_out (application data records,
  * whatever moved them) and stacks (stacks captured for the connection);
- * process has keylog (bool; the path itself is never logged). */
+ * process has keylog (bool; the path itself is never logged).  A state line
+ * is a transition: OpenSSL re-reporting the state it is in (after I/O that
+ * would block, after post-handshake messages) writes none, and the exit of a
+ * handshake call whose I/O would block is written at level io only. */
 #define SSLSHIM_EV_PROCESS         "process"         /* first line of every file */
 #define SSLSHIM_EV_CONN_NEW        "conn_new"        /* SSL_new (level io) */
 #define SSLSHIM_EV_HANDSHAKE_START "handshake_start"

@@ -1,5 +1,6 @@
 """Issue 2, done 1: openssl s_client against openssl s_server, both preloaded."""
 import os
+import shutil
 
 from lib import ShimTest, certs, events, logs, run, sha256_fingerprint
 
@@ -78,3 +79,45 @@ class OpenSSLCommandLine(ShimTest):
 
     def test_tls12(self):
         self.check("-tls1_2", "TLSv1.2")
+
+    def nonblocking_client(self, level, cafile="ca.pem"):
+        """openssl s_client -nbio (non-blocking I/O, so handshake calls return
+        WANT_READ) against a plain s_server; the client's events at `level`."""
+        server, port = self.openssl_server("-www", "-naccept", "1", "-tls1_3", env=self.env())
+        run(["openssl", "s_client", "-nbio", "-connect", "127.0.0.1:%d" % port, "-tls1_3",
+             "-CAfile", certs()[cafile], "-servername", "localhost", "-verify_return_error",
+             "-ign_eof"], input=REQUEST, env=self.env(SSLSHIM_LEVEL=level), stdin=None)
+        server.wait(10)
+        client = [evs for evs in logs(self.logdir, "openssl").values()
+                  if events(evs, "handshake_start", role="client")]
+        self.assertEqual(len(client), 1)
+        return client[0]
+
+    def test_state_lines_are_transitions(self):
+        """A state OpenSSL re-reports (after I/O that would block, after a
+        session ticket) writes no line; a would-block exit is written at
+        level io only; a failing exit always."""
+        def would_block_exits(evs):
+            return [e for e in events(evs, "state") if e["where"] == "exit" and e["ret"] < 0]
+
+        evs = self.nonblocking_client("handshake")
+        states = events(evs, "state")
+        self.assertGreater(len(states), 5)
+        for a, b in zip(states, states[1:]):
+            self.assertFalse(b["where"] == "loop" and a["state"] == b["state"],
+                             "a repeated state line: %s" % b)
+        self.assertEqual(would_block_exits(evs), [])
+        self.assertEqual(events(evs, "handshake_done")[0]["version"], "TLSv1.3")
+
+        shutil.rmtree(self.logdir)
+        evs = self.nonblocking_client("io")
+        blocked = would_block_exits(evs)
+        self.assertTrue(blocked, "level io shows the calls that would block")
+        calls = [e for e in events(evs, "call") if e["err"] == "SSL_ERROR_WANT_READ"]
+        self.assertTrue(calls)
+
+        shutil.rmtree(self.logdir)
+        evs = self.nonblocking_client("handshake", cafile="untrusted.pem")
+        failed = would_block_exits(evs)
+        self.assertTrue(failed, "the exit of a failing handshake is written")
+        self.assertTrue(events(evs, "alert", desc="unknown_ca") or events(evs, "error"))
