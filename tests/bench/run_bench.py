@@ -57,7 +57,7 @@ WORKLOADS = {
         "res12": ("resumed handshakes, TLS 1.2", ["handshake", "--tls", "1.2", "--resume", "--count", "3000"]),
     },
     "quick": {
-        "bulk16k": ("bulk 32 MiB, 16 KiB records", ["bulk", "--record", "16384", "--total", "32M"]),
+        "bulk16k": ("bulk 64 MiB, 16 KiB records", ["bulk", "--record", "16384", "--total", "64M"]),
         "bulk1k": ("bulk 16 MiB, 1 KiB records", ["bulk", "--record", "1024", "--total", "16M"]),
         "small": ("small 64-byte round trips", ["small", "--count", "20000"]),
         "hs13": ("full handshakes, TLS 1.3", ["handshake", "--tls", "1.3", "--count", "100"]),
@@ -386,7 +386,7 @@ class Runner:
     # ---- timing ----
 
     def timing(self):
-        rounds_max = self.args.rounds or (3 if self.args.quick else 5)
+        rounds_max = self.args.rounds or 5        # quick: as many as fit in its budget
         names = [c for c, _ in CONFIGS]
         acc = {w: {"base": []} for w in self.workloads}
         runs = {}
@@ -734,7 +734,8 @@ def main():
     ap.add_argument("--no-write", default=os.path.join(ROOT, "build", "bench", "no_write.so"),
                     help="the analysis preload (timed with the handshakes when it exists)")
     ap.add_argument("--out-dir", default=os.path.join(ROOT, "build", "bench"))
-    ap.add_argument("--rounds", type=int, default=0, help="timing rounds (5, quick 3)")
+    ap.add_argument("--rounds", type=int, default=0,
+                    help="timing rounds (5; at least 3, fewer than 5 only when the budget is short)")
     ap.add_argument("--budget", type=int, default=0,
                     help="seconds the whole run may take (540, quick 55)")
     ap.add_argument("--phases", default="callgrind,memory,log,ltrace,timing",
