@@ -18,7 +18,7 @@
 #include <string.h>
 
 __thread struct thread_call thread_call __attribute__((tls_model("initial-exec")));
-unsigned conn_generation;
+uint64_t conn_generation = 1;      /* 0 is an empty cache entry's */
 
 struct conn *call_attach(SSL *s)
 {
@@ -110,7 +110,8 @@ void call_end_slow(struct call *call, int ret, size_t bytes, char dir, const voi
 
 void io_end_slow(struct ossl_api *api, struct conn *c, int ret)
 {
-    struct call call = { .saved_api = ossl_current, .conn = c, .ssl = c->ssl, .fn = c->active_fn };
+    struct call call = { .saved_api = ossl_current, .conn = c, .ssl = c->ssl,
+                         .fn = thread_call.fn };
     ossl_current = api;
     call_end_slow(&call, ret, 0, 0, NULL);
     ossl_current = call.saved_api;

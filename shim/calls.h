@@ -20,13 +20,18 @@
  * ex_data lookup (four calls into libssl and libcrypto).  An entry is valid
  * while conn_generation, bumped whenever a conn is released (and in a fork
  * child, whose first call on an inherited SSL must be checked), is
- * unchanged.  Under Valgrind the cache is bypassed: its unlocked read of the
- * generation is a benign race the thread checkers would rightly point at. */
+ * unchanged; it starts at 1, so an empty entry (gen 0) never matches, and is
+ * 64 bits wide, so it never wraps.  Only call_begin fills the cache, after
+ * which it runs the misuse checks: an entry means this thread has been
+ * through them for that conn in this process, which lets the data path
+ * skip the owner check (see io_begin).  Under Valgrind the cache is
+ * bypassed: its unlocked read of the generation is a benign race the thread
+ * checkers would rightly point at. */
 #define CONN_CACHE 8                 /* a power of two: see the hash below */
 struct conn_cache_entry {
     const SSL *ssl;
     struct conn *conn;
-    unsigned gen;
+    uint64_t gen;
 };
 
 /* Everything the data path touches per thread, in one TLS block: one
@@ -57,7 +62,7 @@ struct call {
                                      SSL_shutdown's "not finished yet") */
 };
 
-extern unsigned conn_generation;
+extern uint64_t conn_generation;
 extern bool valgrind_active;
 
 /* Fibonacci hashing: SSL objects sit at nearby addresses. */
@@ -66,16 +71,18 @@ static inline struct conn_cache_entry *conn_cache_slot(const SSL *s)
     return &thread_call.cache[((uintptr_t)s * 0x9E3779B97F4A7C15ull) >> 61];
 }
 
-static inline struct conn *conn_lookup(struct ossl_api *api, const SSL *s)
+/* s's conn, from the cache or else ex_data; `fill`: remember it (call_begin
+ * only, see above). */
+static inline struct conn *conn_lookup(struct ossl_api *api, const SSL *s, bool fill)
 {
     if (__builtin_expect(valgrind_active, 0))
         return api->SSL_get_ex_data(s, api->ssl_idx);
     struct conn_cache_entry *ce = conn_cache_slot(s);
-    unsigned gen = __atomic_load_n(&conn_generation, __ATOMIC_ACQUIRE);
+    uint64_t gen = __atomic_load_n(&conn_generation, __ATOMIC_ACQUIRE);
     if (ce->ssl == s && ce->gen == gen)
         return ce->conn;
     struct conn *c = api->SSL_get_ex_data(s, api->ssl_idx);
-    if (c) {
+    if (c && fill) {
         ce->ssl = s;
         ce->conn = c;
         ce->gen = gen;
@@ -99,7 +106,7 @@ call_begin(struct call *call, struct ossl_api *api, SSL *s, const char *fn, uint
         return false;
     call->saved_api = ossl_current;
     ossl_current = api;
-    struct conn *c = s && api->ssl_idx >= 0 ? conn_lookup(api, s) : NULL;
+    struct conn *c = s && api->ssl_idx >= 0 ? conn_lookup(api, s, true) : NULL;
     if (__builtin_expect(!c && s != NULL, 0))
         c = call_attach(s);            /* an SSL made where we could not see it */
     thread_call.depth = 1;
@@ -159,6 +166,8 @@ static inline void io_end(struct ossl_api *api, struct conn *c, int ret, size_t 
         } else if (dir == 'w') {
             c->bytes_out += bytes;
             c->writes++;
+        } else {
+            c->app_data = true;       /* a peek: data, though not yet read */
         }
     } else {
         io_end_slow(api, c, ret);

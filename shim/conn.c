@@ -65,7 +65,7 @@ struct conn *conn_of(const SSL *s)
 {
     if (!s || ossl.ssl_idx < 0)
         return NULL;
-    return conn_lookup(ossl_current, s);   /* the thread's cache, else ex_data */
+    return conn_lookup(ossl_current, s, false);   /* the thread's cache, else ex_data */
 }
 
 void conn_ctx_msg_cb_set(SSL_CTX *ctx, msg_cb_fn cb)

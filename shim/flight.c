@@ -143,10 +143,15 @@ static void write_kept_locked(struct conn *c, const struct kept *k)
         sink_write_stamped(k->line, k->len);
         return;
     }
-    struct ev e;
-    trace_note_event(&e, c, &k->note);
-    sink_emit_stamped(&e, &k->stamp);
-    ev_free(&e);
+    struct ev *e = malloc(sizeof *e);       /* below a failure's own line: not on the stack */
+    if (!e) {
+        sink_lost("memory");
+        return;
+    }
+    trace_note_event(e, c, &k->note);
+    sink_emit_stamped(e, &k->stamp);
+    ev_free(e);
+    free(e);
 }
 
 static void discard_locked(struct conn *c);

@@ -23,6 +23,8 @@
 #define CERT_MEMOS 8
 static struct cert_memo {
     unsigned serial;                 /* changes whenever the entry is replaced */
+    const struct ossl_api *api;      /* the library x belongs to: entries are
+                                        never matched, or freed, across two */
     X509 *x;
     unsigned char *der;
     size_t der_len;
@@ -61,7 +63,7 @@ static bool memo_recall(struct ev *e, const char *key, X509 *x, const unsigned c
         return false;
     for (unsigned i = 0; i < CERT_MEMOS && !found; i++) {
         struct cert_memo *m = &memos[i];
-        if (!m->text)
+        if (!m->text || m->api != ossl_current)
             continue;
         if (der) {
             found = m->der_len == der_len && memcmp(m->der, der, der_len) == 0;
@@ -93,11 +95,11 @@ static void memo_keep(X509 *x, unsigned char *der, size_t der_len, const struct 
     memcpy(text, e->buf + at, len);
     struct cert_memo *m = &memos[next_memo++ % CERT_MEMOS];
     if (m->x)
-        ossl.X509_free(m->x);
+        m->api->X509_free(m->x);
     free(m->der);
     free(m->text);
     ossl.X509_up_ref(x);
-    *m = (struct cert_memo){ m->serial + 1, x, der, der_len, text, len };
+    *m = (struct cert_memo){ m->serial + 1, ossl_current, x, der, der_len, text, len };
     pthread_mutex_unlock(&memos_lock);
 }
 
@@ -157,7 +159,8 @@ void handshake_peer_certificate_msg(struct conn *c, const unsigned char *msg, si
         return;
     for (unsigned i = 0; i < CERT_MEMOS; i++) {
         const struct cert_memo *m = &memos[i];
-        if (m->text && m->der_len == der_len && memcmp(m->der, der, der_len) == 0) {
+        if (m->text && m->api == ossl_current && m->der_len == der_len &&
+            memcmp(m->der, der, der_len) == 0) {
             c->peer_memo = i + 1;
             c->peer_memo_serial = m->serial;
             break;

@@ -318,18 +318,45 @@ static struct {
     char text[EV_HEADROOM / 2];
 } fixed_part;
 
+#define HOST_TEXT_MAX 192           /* escaped; the whole header fits EV_HEADROOM */
+
+/* The host name as a JSON string body: escaped like any string, or, in the
+ * pathological case of a name whose escaped form is too long for the
+ * header, its printable ASCII characters only. */
+static size_t host_text(char *out, size_t size)
+{
+    const char *host = process_host();
+    struct ev *e = malloc(sizeof *e);
+    size_t n = 0;
+    if (e) {
+        ev_begin(e, "", 0, false);
+        ev_escape(e, host, strlen(host));
+        n = e->len - EV_HEADROOM;
+        if (n <= size && !e->failed)
+            memcpy(out, e->buf + EV_HEADROOM, n);
+        else
+            n = 0;
+        ev_free(e);
+        free(e);
+    }
+    if (n == 0) {
+        for (const char *p = host; *p && n < size; p++)
+            if (*p > 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+                out[n++] = *p;
+    }
+    return n;
+}
+
 static void make_fixed_part(void)
 {
-    struct ev host;                      /* escaped like any other string */
-    ev_begin(&host, "", 0, false);
-    ev_escape(&host, process_host(), strlen(process_host()));
+    char host[HOST_TEXT_MAX];
+    size_t host_len = host_text(host, sizeof host);
     struct appender a = { fixed_part.text, fixed_part.text + sizeof fixed_part.text };
     APPEND_LITERAL(&a, "\",\"host\":\"");
-    append_n(&a, host.buf + EV_HEADROOM, host.len - EV_HEADROOM);
+    append_n(&a, host, host_len);
     APPEND_LITERAL(&a, "\",\"pid\":");
     append_dec(&a, (unsigned long long)process_pid());
     APPEND_LITERAL(&a, ",\"tid\":");
-    ev_free(&host);
     fixed_part.len = (size_t)(a.p - fixed_part.text);
     fixed_part.pid = process_pid();
 }
@@ -457,12 +484,18 @@ static bool write_event_locked(struct ev *e, const struct stamp *st)
     return write_raw_locked(line, len);
 }
 
+/* The process and dropped lines are written from inside the writing of
+ * another line: their builders live on the heap, not on the program's stack
+ * below that line's (struct ev holds the line). */
 static bool write_process_locked(void)
 {
-    struct ev p;
-    process_event(&p);
-    bool ok = write_event_locked(&p, NULL);
-    ev_free(&p);
+    struct ev *p = malloc(sizeof *p);
+    if (!p)
+        return false;
+    process_event(p);
+    bool ok = write_event_locked(p, NULL);
+    ev_free(p);
+    free(p);
     if (ok)
         sink.need_process = false;
     return ok;
@@ -470,16 +503,19 @@ static bool write_process_locked(void)
 
 static bool write_dropped_locked(void)
 {
-    struct ev d;
+    struct ev *d = malloc(sizeof *d);
+    if (!d)
+        return false;
     uint64_t n = sink.dropped;
     const char *reason = sink.drop_reason;
     sink.dropped = 0;
-    ev_begin(&d, SSLSHIM_EV_DROPPED, 0, config.format == FORMAT_TEXT);
-    snprintf(d.summary, sizeof d.summary, "%llu lines lost (%s)", (unsigned long long)n, reason);
-    ev_uint(&d, "n", n);
-    ev_str(&d, "reason", reason);
-    bool ok = write_event_locked(&d, NULL);
-    ev_free(&d);
+    ev_begin(d, SSLSHIM_EV_DROPPED, 0, config.format == FORMAT_TEXT);
+    snprintf(d->summary, sizeof d->summary, "%llu lines lost (%s)", (unsigned long long)n, reason);
+    ev_uint(d, "n", n);
+    ev_str(d, "reason", reason);
+    bool ok = write_event_locked(d, NULL);
+    ev_free(d);
+    free(d);
     if (!ok)
         sink.dropped += n;        /* this one is counted already */
     return ok;
@@ -561,6 +597,13 @@ void sink_emit_stamped(struct ev *e, const struct stamp *st)
     } else {
         count_dropped(1, sink.drop_reason ? sink.drop_reason : "cannot open");
     }
+    pthread_mutex_unlock(&sink.lock);
+}
+
+void sink_lost(const char *reason)
+{
+    pthread_mutex_lock(&sink.lock);
+    count_dropped(1, reason);
     pthread_mutex_unlock(&sink.lock);
 }
 

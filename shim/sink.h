@@ -41,6 +41,9 @@ void sink_take_stamp(struct stamp *st);
 /* Write e with a stamp taken earlier. */
 void sink_emit_stamped(struct ev *e, const struct stamp *st);
 
+/* A line numbered earlier could not even be built: count it as dropped. */
+void sink_lost(const char *reason);
+
 /* Expand a path template: %p pid, %h host, %e exe, %t start time, %u uid, %%.
  * Returns false when the result does not fit. Exposed for unit tests. */
 bool sink_expand_path(char *out, size_t size, const char *tmpl, pid_t pid,

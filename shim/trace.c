@@ -51,6 +51,7 @@ static void on_handshake_start(struct conn *c, const SSL *s)
     c->hs_start_ns = now_ns();
     c->have_random = false;
     c->peer_memo = 0;
+    c->last_reported_state = NULL;              /* a new handshake's states are all news */
     keylog_attach(ossl.SSL_get_SSL_CTX(s));    /* SSL_set_SSL_CTX may have moved it */
     if (!c->msg_cb_ours) {                       /* taken off after the last handshake */
         ossl.SSL_set_msg_callback((SSL *)s, trace_msg_cb[ossl.family]);
