@@ -14,18 +14,21 @@
 
 /* The certificate objects of handshake_done, remembered as finished text:
  * a server presents the same certificate to every client, and a client meets
- * the same few servers again and again.  An entry holds a reference to the
- * X509 it was made from, so that object's address cannot be reused by another
- * while the entry lives: the local certificate (the same object on every
- * connection) is found by address; a peer certificate (a new object on each
- * connection) by its DER encoding.  Only ever tried with trylock, so a fork
- * child can never wait on it. */
+ * the same few servers again and again.  An entry is found by the DER
+ * encoding (a peer's certificate is a new object on each full handshake,
+ * its DER is in the Certificate message) or by address: the program's own
+ * certificate is the same object on every connection, and a resumed session
+ * hands back the peer's object of the handshake that made it.  An entry
+ * holds a reference to each object it keeps the address of (the latest one
+ * of either kind), so that address cannot be reused by another object while
+ * the entry lives.  Only ever tried with trylock, so a fork child can never
+ * wait on it. */
 #define CERT_MEMOS 8
 static struct cert_memo {
     unsigned serial;                 /* changes whenever the entry is replaced */
     const struct ossl_api *api;      /* the library x belongs to: entries are
                                         never matched, or freed, across two */
-    X509 *x;
+    X509 *x[2];                      /* by address: [0] the program's own, [1] a peer's */
     unsigned char *der;
     size_t der_len;
     char *text;                      /* the object, from '{' to '}' */
@@ -51,10 +54,20 @@ static unsigned char *der_of(int (*i2d)(const void *, unsigned char **), const v
     return der;
 }
 
+/* Keep x's address in m (memos_lock held). */
+static void memo_rekey(struct cert_memo *m, X509 *x, bool local)
+{
+    X509 **slot = &m->x[local ? 0 : 1];
+    if (!x || *slot == x)
+        return;
+    ossl.X509_up_ref(x);
+    if (*slot)
+        m->api->X509_free(*slot);
+    *slot = x;
+}
+
 /* Append `key` and the remembered object for x, found by address or, with
- * `der`, by encoding; false when there is none.  An entry found by encoding
- * for the program's own certificate is keyed by that object from then on:
- * it lives as long as its SSL_CTX, unlike a peer's. */
+ * `der`, by encoding; false when there is none. */
 static bool memo_recall(struct ev *e, const char *key, X509 *x, const unsigned char *der,
                         size_t der_len, bool local)
 {
@@ -67,13 +80,10 @@ static bool memo_recall(struct ev *e, const char *key, X509 *x, const unsigned c
             continue;
         if (der) {
             found = m->der_len == der_len && memcmp(m->der, der, der_len) == 0;
-            if (found && local && m->x != x) {
-                ossl.X509_up_ref(x);
-                ossl.X509_free(m->x);
-                m->x = x;
-            }
+            if (found)
+                memo_rekey(m, x, local);
         } else {
-            found = m->x == x;
+            found = m->x[0] == x || m->x[1] == x;
         }
         if (found)
             ev_raw(e, key, m->text, m->text_len);
@@ -83,7 +93,8 @@ static bool memo_recall(struct ev *e, const char *key, X509 *x, const unsigned c
 }
 
 /* Remember the object just written at e->buf[at..e->len); takes `der`. */
-static void memo_keep(X509 *x, unsigned char *der, size_t der_len, const struct ev *e, size_t at)
+static void memo_keep(X509 *x, bool local, unsigned char *der, size_t der_len,
+                      const struct ev *e, size_t at)
 {
     size_t len = e->len - at;
     char *text = malloc(len);
@@ -94,12 +105,13 @@ static void memo_keep(X509 *x, unsigned char *der, size_t der_len, const struct 
     }
     memcpy(text, e->buf + at, len);
     struct cert_memo *m = &memos[next_memo++ % CERT_MEMOS];
-    if (m->x)
-        m->api->X509_free(m->x);
+    for (int i = 0; i < 2; i++)
+        if (m->x[i])
+            m->api->X509_free(m->x[i]);
     free(m->der);
     free(m->text);
-    ossl.X509_up_ref(x);
-    *m = (struct cert_memo){ m->serial + 1, ossl_current, x, der, der_len, text, len };
+    *m = (struct cert_memo){ m->serial + 1, ossl_current, { NULL, NULL }, der, der_len, text, len };
+    memo_rekey(m, x, local);
     pthread_mutex_unlock(&memos_lock);
 }
 
@@ -169,14 +181,16 @@ void handshake_peer_certificate_msg(struct conn *c, const unsigned char *msg, si
     pthread_mutex_unlock(&memos_lock);
 }
 
-/* The entry the peer's Certificate message matched, if it is still there. */
-static bool memo_recall_peer(struct ev *e, const char *key, const struct conn *c)
+/* The entry the peer's Certificate message matched, if it is still there;
+ * x is the peer's certificate object. */
+static bool memo_recall_peer(struct ev *e, const char *key, const struct conn *c, X509 *x)
 {
     bool found = false;
     if (!c->peer_memo || pthread_mutex_trylock(&memos_lock) != 0)
         return false;
-    const struct cert_memo *m = &memos[c->peer_memo - 1];
+    struct cert_memo *m = &memos[c->peer_memo - 1];
     if (m->text && m->serial == c->peer_memo_serial) {
+        memo_rekey(m, x, false);
         ev_raw(e, key, m->text, m->text_len);
         found = true;
     }
@@ -212,20 +226,17 @@ static void cert_field(struct ev *e, const char *key, X509 *x, bool local)
     free(pk_der);
     ev_obj_end(e);
     if (der)
-        memo_keep(x, der, der_len, e, at);
+        memo_keep(x, local, der, der_len, e, at);
 }
 
 static void peer_cert_field(struct ev *e, SSL *s, const struct conn *c)
 {
-    if (memo_recall_peer(e, "peer_cert", c))
-        return;
-    if (ossl.SSL_get0_peer_certificate) {            /* 3.x: no reference taken */
-        cert_field(e, "peer_cert", ossl.SSL_get0_peer_certificate(s), false);
-        return;
-    }
-    X509 *x = ossl.get1_peer_certificate ? ossl.get1_peer_certificate(s) : NULL;
-    cert_field(e, "peer_cert", x, false);
-    if (x)
+    bool counted = !ossl.SSL_get0_peer_certificate;  /* 1.1.1: a reference taken */
+    X509 *x = counted ? (ossl.get1_peer_certificate ? ossl.get1_peer_certificate(s) : NULL)
+                      : ossl.SSL_get0_peer_certificate(s);
+    if (!x || !memo_recall_peer(e, "peer_cert", c, x))
+        cert_field(e, "peer_cert", x, false);
+    if (x && counted)
         ossl.X509_free(x);
 }
 
