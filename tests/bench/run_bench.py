@@ -262,6 +262,53 @@ class Runner:
                     fh.write(format_profile(w, c, entry))
         self.results["callgrind"] = summary
 
+    # ---- simulated caches ----
+
+    def cache(self):
+        """L1 misses per full TLS 1.3 handshake pair, from callgrind's cache
+        simulation over the measured part: where the handshakes' time goes
+        beyond their instructions (perf's hardware counters are often not
+        available in virtual machines; the simulation always is)."""
+        if self.args.quick:
+            self.notes.append("cache simulation skipped in quick mode")
+            return
+        if not shutil.which("valgrind"):
+            self.notes.append("cache simulation skipped: valgrind is not installed")
+            return
+        out_dir = os.path.join(self.args.out_dir, "callgrind")
+        os.makedirs(out_dir, exist_ok=True)
+        argv = ["handshake", "--tls", "1.3", "--count", "100"]
+        runs = [("base", "base", None), ("defaults", "defaults", None),
+                ("LEVEL=errors", "defaults", {"SSLSHIM_LEVEL": "errors"}),
+                ("MODE=flight", "MODE=flight", None)]
+        log("cache simulation: %d runs, two at a time" % len(runs))
+
+        def one(r):
+            name, config, env = r
+            f = os.path.join(out_dir, "cache.hs13.%s.out" % slug(name))
+            prefix = ["valgrind", "--tool=callgrind", "--cache-sim=yes",
+                      "--toggle-collect=bench_measured", "--callgrind-out-file=" + f]
+            extra = {"SSLSHIM_VALGRIND": "off"}
+            extra.update(env or {})
+            res, _, _ = self.run(config, argv, prefix=prefix, extra_env=extra, timeout=400)
+            return name, res, callgrind_events(f)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            done = {name: (res, ev) for name, res, ev in pool.map(one, runs)}
+        base_res, base = done["base"]
+        out = {}
+        if base_res and base:
+            n = base_res["handshakes"]
+            for name, (res, ev) in done.items():
+                if name == "base" or not ev:
+                    continue
+                for e in (ev, base):
+                    e["D1m"] = e.get("D1mr", 0) + e.get("D1mw", 0)
+                out[name] = {k: (ev.get(k, 0) - base.get(k, 0)) / n for k in ("Ir", "I1mr", "D1m")}
+                out[name]["pct"] = {k: 100.0 * (ev.get(k, 0) - base.get(k, 0)) / base[k]
+                                    for k in ("Ir", "I1mr", "D1m") if base.get(k)}
+        self.results["cache"] = out
+
     # ---- memory ----
 
     def memory(self):
@@ -476,6 +523,15 @@ class Runner:
                                 % (e["added_pct"], e["added_per_handshake"], e["base_per_handshake"]),
                                 INSTR_HANDSHAKE_PCT_MAX if c == "defaults" else None, "instr_pct",
                                 value=e["added_pct"]))
+        for name, d in self.results.get("cache", {}).items():
+            pct = d["pct"]
+            rows.append(row("L1 misses per full handshake, TLS 1.3 (callgrind cache simulation)", name,
+                            None, None,
+                            "%+.0f instruction-cache misses (%+.1f %%), %+.0f data-cache misses (%+.1f %%)"
+                            " per client+server handshake; instructions %+.1f %%"
+                            % (d["I1mr"], pct.get("I1mr", 0), d["D1m"], pct.get("D1m", 0),
+                               pct.get("Ir", 0)),
+                            None, None))
         mem = self.results.get("memory", {})
         for c in ("defaults", "MODE=flight"):
             m = mem.get(c)
@@ -614,6 +670,23 @@ def callgrind_total(path):
     return None
 
 
+def callgrind_events(path):
+    """{event: total} from a callgrind output file (Ir, I1mr, D1mr…)."""
+    names, totals = None, None
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("events:"):
+                    names = line.split()[1:]
+                elif line.startswith("totals:") or line.startswith("summary:"):
+                    totals = [int(x) for x in line.split()[1:]]
+    except (OSError, ValueError):
+        return None
+    if not names or not totals:
+        return None
+    return dict(zip(names, totals))
+
+
 FN_LINE = re.compile(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(\S.*?)\s*$")
 
 
@@ -738,8 +811,8 @@ def main():
                     help="timing rounds (5; at least 3, fewer than 5 only when the budget is short)")
     ap.add_argument("--budget", type=int, default=0,
                     help="seconds the whole run may take (540, quick 55)")
-    ap.add_argument("--phases", default="callgrind,memory,log,ltrace,timing",
-                    help="comma-separated subset of: callgrind,memory,log,ltrace,timing")
+    ap.add_argument("--phases", default="callgrind,cache,memory,log,ltrace,timing",
+                    help="comma-separated subset of: callgrind,cache,memory,log,ltrace,timing")
     args = ap.parse_args()
     args.budget = args.budget or (55 if args.quick else 540)
     args.driver = os.path.abspath(args.driver)
@@ -757,7 +830,8 @@ def main():
         machine = r.machine()
         log("sslshim bench (%s): %s, %d cores, %s" % (r.size, machine["cpu"], machine["cores"],
                                                      machine["openssl"]))
-        for name, fn in (("callgrind", r.callgrind), ("memory", r.memory), ("log", r.log_volume),
+        for name, fn in (("callgrind", r.callgrind), ("cache", r.cache), ("memory", r.memory),
+                         ("log", r.log_volume),
                          ("ltrace", r.ltrace), ("timing", r.timing)):
             if name in phases:
                 t0 = time.monotonic()
