@@ -153,25 +153,31 @@ io_begin(int family, const SSL *s, size_t num, const char *fn, uintptr_t caller)
     return c;
 }
 
+/* `bytes` (> 0) of application data moved by a data call in direction
+ * `dir`: 'r' read, 'w' written, 'p' peeked (data, though not yet read). */
+static inline void count_data(struct conn *c, size_t bytes, char dir)
+{
+    if (dir == 'r') {
+        c->bytes_in += bytes;
+        c->reads++;
+    } else if (dir == 'w') {
+        c->bytes_out += bytes;
+        c->writes++;
+    } else {
+        c->app_data = true;
+    }
+}
+
 /* Out of line: a data call on the fast path that failed or would block. */
 void io_end_slow(struct ossl_api *api, struct conn *c, int ret);
 
 static inline void io_end(struct ossl_api *api, struct conn *c, int ret, size_t bytes, char dir)
 {
     __atomic_store_n(&c->active_tid, 0, __ATOMIC_RELAXED);
-    if (__builtin_expect(ret > 0, 1)) {
-        if (dir == 'r') {
-            c->bytes_in += bytes;
-            c->reads++;
-        } else if (dir == 'w') {
-            c->bytes_out += bytes;
-            c->writes++;
-        } else {
-            c->app_data = true;       /* a peek: data, though not yet read */
-        }
-    } else {
+    if (__builtin_expect(ret > 0, 1))
+        count_data(c, bytes, dir);
+    else
         io_end_slow(api, c, ret);
-    }
     thread_call.depth = 0;            /* fn and caller mean nothing at depth 0 */
 }
 
@@ -184,13 +190,7 @@ static inline void call_end(struct call *call, int ret, size_t bytes, char dir, 
         misuse_leave(c);
         if (bytes) {
             c->app_data = true;
-            if (dir == 'r') {
-                c->bytes_in += bytes;
-                c->reads++;
-            } else if (dir == 'w') {
-                c->bytes_out += bytes;
-                c->writes++;
-            }
+            count_data(c, bytes, dir);
         }
     }
     /* A failure, a level that wants every call, or our msg callback still on

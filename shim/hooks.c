@@ -45,8 +45,9 @@
     return ret
 
 /* Data calls: the fast path of calls.h inline, else the general one out of
- * line (fewer registers to save on the fast path).  IO_GENERAL defines the
- * general path of one function; `caller` is the wrapper's return address. */
+ * line (fewer registers to save on the fast path).  INT_IO_GENERAL and
+ * EX_IO_GENERAL define the general path of one function; `caller` is the
+ * wrapper's return address. */
 #define IO_FAST(name, dir, s, num, args, bytes)                                 \
     struct conn *fast = io_begin(FAMILY, s, (size_t)(num), #name, CALLER);      \
     if (__builtin_expect(fast != NULL, 1)) {                                    \

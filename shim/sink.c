@@ -546,18 +546,23 @@ static bool ready_locked(void)
     return true;
 }
 
-void sink_emit(struct ev *e)
+/* Write e, numbered now or (st) earlier. */
+static void emit(struct ev *e, const struct stamp *st)
 {
     pthread_mutex_lock(&sink.lock);
     if (ready_locked()) {
-        if (write_event_locked(e, NULL))
+        if (write_event_locked(e, st))
             rotate_if_full_locked();
     } else {
-        sink.seq++;               /* numbered and lost: the gap is explained by `dropped` */
+        if (!st)
+            sink.seq++;           /* numbered and lost: the gap is explained by `dropped` */
         count_dropped(1, sink.drop_reason ? sink.drop_reason : "cannot open");
     }
     pthread_mutex_unlock(&sink.lock);
 }
+
+void sink_emit(struct ev *e) { emit(e, NULL); }
+void sink_emit_stamped(struct ev *e, const struct stamp *st) { emit(e, st); }
 
 const char *sink_stamp(struct ev *e, size_t *len)
 {
@@ -585,18 +590,6 @@ void sink_take_stamp(struct stamp *st)
     pthread_mutex_lock(&sink.lock);
     ready_locked();               /* the process line takes the first seq */
     next_stamp_locked(st);
-    pthread_mutex_unlock(&sink.lock);
-}
-
-void sink_emit_stamped(struct ev *e, const struct stamp *st)
-{
-    pthread_mutex_lock(&sink.lock);
-    if (ready_locked()) {
-        if (write_event_locked(e, st))
-            rotate_if_full_locked();
-    } else {
-        count_dropped(1, sink.drop_reason ? sink.drop_reason : "cannot open");
-    }
     pthread_mutex_unlock(&sink.lock);
 }
 
