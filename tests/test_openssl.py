@@ -6,6 +6,25 @@ from lib import ShimTest, certs, events, logs, run, sha256_fingerprint
 
 REQUEST = b"GET / HTTP/1.0\r\n\r\n"
 
+# Three full TLS 1.2 handshakes, then three that resume the last session;
+# prints "full" or "resumed" for each.
+RESUMING_CLIENT = """
+import socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+session = None
+for i in range(6):
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                         server_hostname="localhost",
+                         session=session if i >= 3 else None) as s:
+        s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+        while s.recv(4096):
+            pass
+        print("resumed" if s.session_reused else "full", flush=True)
+        session = s.session
+"""
+
 
 class OpenSSLCommandLine(ShimTest):
 
@@ -121,3 +140,36 @@ class OpenSSLCommandLine(ShimTest):
         failed = would_block_exits(evs)
         self.assertTrue(failed, "the exit of a failing handshake is written")
         self.assertTrue(events(evs, "alert", desc="unknown_ca") or events(evs, "error"))
+
+    def test_certificates_described_again_from_memory(self):
+        """handshake_done describes a certificate it has seen before from
+        memory: found by the DER of the peer's Certificate message, by the
+        address of the program's own certificate, and, on resumption (no
+        Certificate message), by the address of the session's peer
+        certificate. Every description must still be the certificate's."""
+        c = certs()
+        server, port = self.openssl_server("-www", "-naccept", "6", "-tls1_2")
+        script = os.path.join(self.tmp, "resume.py")
+        with open(script, "w") as f:
+            f.write(RESUMING_CLIENT)
+        r = run(["/usr/bin/python3", script, str(port), c["ca.pem"]], env=self.env(),
+                universal_newlines=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split(), ["full", "full", "full", "resumed", "resumed",
+                                            "resumed"])
+        server.wait(10)
+        want = {"sha256": sha256_fingerprint(c["server.pem"])}
+        done = {"client": [], "server": []}
+        for evs in logs(self.logdir).values():
+            for d in events(evs, "handshake_done"):
+                conn = [e for e in evs if e.get("conn") == d["conn"]]
+                done[events(conn, "handshake_start")[0]["role"]].append(d)
+        self.assertEqual(len(done["client"]), 6)
+        self.assertEqual(len(done["server"]), 6)
+        first = done["client"][0]["peer_cert"]
+        self.assertEqual(first["sha256"], want["sha256"])
+        for d in done["client"]:
+            self.assertEqual(d["peer_cert"], first, "client, resumed=%s" % d["resumed"])
+        self.assertEqual([d["resumed"] for d in done["client"]], [False] * 3 + [True] * 3)
+        for d in done["server"]:
+            self.assertEqual(d["local_cert"], first, "server, resumed=%s" % d["resumed"])
