@@ -313,7 +313,16 @@ class KeyLog(ShimTest):
                  "-ign_eof", "-quiet"], env=self.env(SSLSHIM_KEYLOG=keys),
                 input=b"GET /the-secret-page HTTP/1.0\r\n\r\n", stdin=None)
         self.assertEqual(r.returncode, 0)
-        time.sleep(0.5)
+        server.wait(10)
+        # Stop the capture once it holds both FINs (the whole connection),
+        # or after 5 s: on a loaded machine 0.5 s was sometimes too short.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            fins = run([tshark, "-r", pcap, "-Y", "tcp.flags.fin==1"], universal_newlines=True)
+            if len(fins.stdout.splitlines()) >= 2:
+                break
+            time.sleep(0.2)
+        time.sleep(0.2)
         cap.stop(signal.SIGINT)
         self.assertEqual(os.stat(keys).st_mode & 0o777, 0o600)
         with open(keys) as f:
