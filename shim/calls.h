@@ -94,11 +94,10 @@ static inline struct conn *conn_lookup(struct ossl_api *api, const SSL *s, bool 
 struct conn *call_attach(SSL *s);
 void call_end_slow(struct call *call, int ret, size_t bytes, char dir, const void *buf);
 
-/* Start recording a call; false means "just pass it through".  Inline: it
- * is on every SSL_read/SSL_write and must stay a handful of loads and
- * stores (no lock, no system call, errno untouched). */
-/* always_inline: GCC would otherwise outline most of it, with a full
- * prologue and epilogue on every SSL_read/SSL_write. */
+/* Start recording a call (the general path: control calls, and data calls
+ * that the fast path below does not take); false means "just pass it
+ * through".  No lock, no system call, errno untouched.  always_inline: GCC
+ * would otherwise outline most of it, with a full prologue and epilogue. */
 __attribute__((always_inline)) static inline bool
 call_begin(struct call *call, struct ossl_api *api, SSL *s, const char *fn, uintptr_t caller)
 {
