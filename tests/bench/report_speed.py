@@ -10,6 +10,7 @@ import glob
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -79,12 +80,19 @@ def main():
     ap.add_argument("--lines", type=int, default=1000000)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="sslshim-report-speed-")
+    try:
+        return measure(tmp, args.lines)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)     # the generated log is 235 MB
+
+
+def measure(tmp, lines):
     templates = real_events(tmp)
     if not templates:
         print("report: no events to build the log from", file=sys.stderr)
         return 1
     path = os.path.join(tmp, "big.jsonl")
-    n = generate(path, templates, args.lines)
+    n = generate(path, templates, lines)
     t = time.time()
     r = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "sslshim"), "report",
                         "--json", path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
