@@ -8,6 +8,7 @@ import os
 
 from sslshim_analysis import parse_ts
 from sslshim_symbols import frame_label
+from sslshim_text import show_value
 
 LADDER_ROWS = 160
 
@@ -139,7 +140,7 @@ def render(doc):
                 for r in det["joined"]["rows"]:
                     w("<tr%s><th>%s</th><td class=\"mono\">%s</td><td class=\"mono\">%s</td>"
                       "</tr>\n" % (" class=\"differs\"" if r["differs"] else "", esc(r["what"]),
-                                   esc(_s(r["client"])), esc(_s(r["server"]))))
+                                   esc(show_value(r["client"])), esc(show_value(r["server"]))))
                 w("</table>\n")
             for st in det["stacks"]:
                 w("<p>Stack (%s):</p>%s" % (esc(st["label"]), stack_table(st["frames"])))
@@ -157,14 +158,6 @@ def render(doc):
             for p in doc["problems"][:500]))
     w("</body></html>\n")
     return "".join(out)
-
-
-def _s(v):
-    if v is None:
-        return "-"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    return str(v)
 
 
 def stack_table(frames):

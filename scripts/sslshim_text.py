@@ -199,8 +199,8 @@ def joined_lines(rows, indent, col=46):
     """The side-by-side table; cells wrap inside their column."""
     out = ["%s   %-24s %-*s %s" % (indent, "", col, "client", "server")]
     for r in rows:
-        a = textwrap.wrap(_s(r["client"]), col, break_on_hyphens=False) or ["-"]
-        b = textwrap.wrap(_s(r["server"]), col, break_on_hyphens=False) or ["-"]
+        a = textwrap.wrap(show_value(r["client"]), col, break_on_hyphens=False) or ["-"]
+        b = textwrap.wrap(show_value(r["server"]), col, break_on_hyphens=False) or ["-"]
         what = textwrap.wrap(r["what"], 24) or [""]
         for i in range(max(len(a), len(b), len(what))):
             out.append("%s%-2s %-24s %-*s %s" % (
@@ -210,7 +210,8 @@ def joined_lines(rows, indent, col=46):
     return out
 
 
-def _s(v):
+def show_value(v):
+    """A field's value as both renderers show it: "-" for none, yes/no."""
     if v is None:
         return "-"
     if isinstance(v, bool):

@@ -98,9 +98,7 @@ static void note_last_state(struct conn *c, const SSL *s, const char *state)
     const char *name = error ? conn_state(s) : state;
     if (!name)
         name = "";
-    size_t n = strnlen(name, sizeof c->last_state - 1);
-    memcpy(c->last_state, name, n);
-    c->last_state[n] = '\0';
+    text_copy(c->last_state, sizeof c->last_state, name);
 }
 
 /* The handshake function returned because its I/O would block (a
@@ -288,13 +286,23 @@ static void note_handshake_msg(struct conn *c, int write_p, int version,
         handshake_peer_certificate_msg(c, m, len, version == TLS1_3_VERSION);
 }
 
+/* The `type` of a msg event; NULL for what is not one (record headers,
+ * inner content types). */
+static const char *msg_type_name(int content_type)
+{
+    switch (content_type) {
+    case SSL3_RT_HANDSHAKE: return "handshake";
+    case SSL3_RT_CHANGE_CIPHER_SPEC: return "change_cipher_spec";
+    case SSL3_RT_ALERT: return "alert";
+    default: return NULL;
+    }
+}
+
 static void msg_fields(struct ev *e, bool sent, int content_type, int hs, size_t len,
                        int version)
 {
     ev_str(e, "dir", sent ? "sent" : "recv");
-    ev_str(e, "type", content_type == SSL3_RT_HANDSHAKE ? "handshake"
-                      : content_type == SSL3_RT_CHANGE_CIPHER_SPEC ? "change_cipher_spec"
-                      : "alert");
+    ev_str(e, "type", msg_type_name(content_type));
     if (content_type == SSL3_RT_HANDSHAKE && hs >= 0) {
         const char *name = handshake_msg_name(hs);
         if (name)
@@ -309,8 +317,8 @@ static void msg_fields(struct ev *e, bool sent, int content_type, int hs, size_t
 static void record_msg(struct conn *c, int write_p, int version, int content_type,
                        const void *buf, size_t len)
 {
-    if (content_type != SSL3_RT_HANDSHAKE && content_type != SSL3_RT_CHANGE_CIPHER_SPEC &&
-        content_type != SSL3_RT_ALERT)
+    const char *type = msg_type_name(content_type);
+    if (!type)
         return;                   /* record headers, inner content types */
     int hs = content_type == SSL3_RT_HANDSHAKE && len > 0 ? ((const unsigned char *)buf)[0] : -1;
     if (flight_takes_notes(c)) {
@@ -329,8 +337,7 @@ static void record_msg(struct conn *c, int write_p, int version, int content_typ
     if (summary_wanted(&e)) {
         const char *name = hs >= 0 ? handshake_msg_name(hs) : NULL;
         snprintf(e.summary, sizeof e.summary, "%s %s", write_p ? "sent" : "recv",
-                 name ? name : content_type == SSL3_RT_HANDSHAKE ? "handshake"
-                 : content_type == SSL3_RT_CHANGE_CIPHER_SPEC ? "change_cipher_spec" : "alert");
+                 name ? name : type);
     }
     msg_fields(&e, write_p != 0, content_type, hs, len, version);
     record(&e);
