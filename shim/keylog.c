@@ -2,6 +2,7 @@
 #include "keylog.h"
 
 #include "config.h"
+#include "ownfd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,8 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
-static int fd = -1;
-static pthread_once_t open_once = PTHREAD_ONCE_INIT;
+/* The key log holds secrets: it is checked to still be the file we opened
+ * before every line (ownfd.h), so a descriptor the program closed and
+ * reused never receives one. */
+static pthread_mutex_t keylog_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct owned_fd keylog_out = OWNFD_NONE;
+static bool warned;
 
 bool keylog_enabled(void) { return config.keylog[0] != '\0'; }
 
@@ -24,16 +29,25 @@ bool keylog_init(void)
     return ossl.keylog_idx >= 0;
 }
 
-static void open_keylog(void)
+/* Open (again) when needed; false with one warning for the process. */
+static bool keylog_open_locked(void)
 {
-    fd = open(config.keylog, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
+    struct stat st;
+    if (ownfd_check(&keylog_out, &st))
+        return true;
+    ownfd_forget(&keylog_out);               /* never opened, or the program's now */
+    int fd = ownfd_open_append(config.keylog);
+    if (fd >= 0 && ownfd_adopt(&keylog_out, fd))
+        return true;
+    if (!warned) {
+        warned = true;
         char msg[1200];
         int n = snprintf(msg, sizeof msg, "sslshim: cannot open key log %s: %s\n",
                          config.keylog, strerror(errno));
         if (n > 0)
             (void)!write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
     }
+    return false;
 }
 
 size_t keylog_format(char *out, size_t size, const char *line)
@@ -60,15 +74,20 @@ static void shim_keylog(const SSL *s, const char *line)
 {
     char buf[1024];
     int saved_errno = errno;
-    pthread_once(&open_once, open_keylog);
     size_t n = keylog_format(buf, sizeof buf, line);
-    if (fd >= 0 && n)
-        (void)!write(fd, buf, n);
+    pthread_mutex_lock(&keylog_lock);
+    if (n && keylog_open_locked())
+        (void)ownfd_write(&keylog_out, buf, n);
+    pthread_mutex_unlock(&keylog_lock);
     errno = saved_errno;
     keylog_cb_fn prog = keylog_program_cb(ossl.SSL_get_SSL_CTX(s));
     if (prog)
         prog(s, line);
 }
+
+void keylog_atfork_prepare(void) { pthread_mutex_lock(&keylog_lock); }
+void keylog_atfork_parent(void) { pthread_mutex_unlock(&keylog_lock); }
+void keylog_atfork_child(void) { pthread_mutex_unlock(&keylog_lock); }
 
 OSSL_TRAMPOLINES(shim_keylog, (const SSL *s, const char *line), (s, line))
 #define shim_keylog_cb OSSL_FAMILY_FN(shim_keylog)

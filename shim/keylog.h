@@ -20,6 +20,11 @@ void keylog_attach(SSL_CTX *ctx);              /* make sure ours is installed */
 void keylog_program_sets(SSL_CTX *ctx, keylog_cb_fn cb);   /* the program's setter */
 keylog_cb_fn keylog_program_cb(SSL_CTX *ctx);
 
+/* fork() handlers: the key log's lock is a leaf, taken last. */
+void keylog_atfork_prepare(void);
+void keylog_atfork_parent(void);
+void keylog_atfork_child(void);
+
 /* One key log line, written with one write(2); exposed for unit tests. */
 size_t keylog_format(char *out, size_t size, const char *line);
 

@@ -11,6 +11,7 @@
 #include "sink.h"
 
 #include "config.h"
+#include "ownfd.h"
 #include "process.h"
 #include "rotate.h"
 #include "sslshim.h"
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -29,21 +31,25 @@
 #include <time.h>
 #include <unistd.h>
 
-enum warning { WARN_OPEN, WARN_FULL, WARN_READ_ONLY, WARN_WRITE, WARN_COUNT };
+enum warning { WARN_OPEN, WARN_FULL, WARN_LIMIT, WARN_READ_ONLY, WARN_BLOCK, WARN_WRITE,
+               WARN_COUNT };
 
 static struct {
     pthread_mutex_t lock;
-    int fd;                     /* -1: not open */
+    struct owned_fd out;        /* fd -1: not open */
     pid_t pid;                  /* the process the fd and seq belong to */
     bool need_process;          /* the current file has no process line yet */
     uint64_t seq;
-    uint64_t size;              /* bytes in the current file */
+    uint64_t size;              /* bytes in the current file, all writers' */
+    bool torn;                  /* a line was cut short: end it before the next */
+    rlim_t size_limit;          /* RLIMIT_FSIZE, read at most once a second */
+    time_t size_limit_read_at;
     uint64_t dropped;
     const char *drop_reason;
     time_t retry_open_at;       /* after a failed open, try again from then */
     bool warned[WARN_COUNT];
     char path[PATH_MAX];
-} sink = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
+} sink = { .lock = PTHREAD_MUTEX_INITIALIZER, .out = OWNFD_NONE };
 
 static __thread pid_t cached_tid __attribute__((tls_model("initial-exec")));
 
@@ -174,7 +180,7 @@ static int open_log_file(void)
         errno = EPERM;
         return -1;
     }
-    return open(sink.path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    return ownfd_open_append(sink.path);
 }
 
 static int open_syslog(void)
@@ -182,7 +188,7 @@ static int open_syslog(void)
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
     snprintf(addr.sun_path, sizeof addr.sun_path, "%s", config.syslog_socket);
     snprintf(sink.path, sizeof sink.path, "%s", config.syslog_socket);
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -1;
     if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
@@ -194,55 +200,70 @@ static int open_syslog(void)
     return fd;
 }
 
-/* A log file removed (or its directory) while we write would swallow every
- * later line: notice and make it again. */
-static bool file_vanished(void)
+/* Whether the open log can take a line: still the object we opened (the
+ * program may have closed our descriptor and got its number for one of its
+ * own files or sockets) and, for a file, not removed meanwhile (a removed
+ * file, or its directory, would swallow every later line).  One fstat per
+ * write, which also gives the file's true size with other writers. */
+static bool log_usable_locked(void)
 {
-    static time_t checked;            /* at most one fstat a second */
     struct stat st;
-    time_t now = time(NULL);
-    if (config.sink != SINK_FILE || now == checked)
+    if (sink.out.fd < 0 || sink.pid != process_pid())
         return false;
-    checked = now;
-    return fstat(sink.fd, &st) == 0 && st.st_nlink == 0;
+    if (!ownfd_check(&sink.out, &st)) {
+        ownfd_forget(&sink.out);      /* the program's now: never touched again */
+        return false;
+    }
+    if (config.sink != SINK_FILE)
+        return true;
+    sink.size = (uint64_t)st.st_size;
+    return st.st_nlink != 0;
 }
 
-static void close_log(void)
+static void close_log(void) { ownfd_release(&sink.out); }
+
+static int open_target(void)
 {
-    if (sink.fd >= 0 && sink.fd != STDERR_FILENO)
-        close(sink.fd);
-    sink.fd = -1;
+    switch (config.sink) {
+    case SINK_STDERR:
+        snprintf(sink.path, sizeof sink.path, "stderr");
+        return STDERR_FILENO;
+    case SINK_SYSLOG:
+        return open_syslog();
+    default:
+        return open_log_file();
+    }
 }
 
 static bool ensure_open_locked(void)
 {
-    if (sink.fd >= 0 && sink.pid == process_pid() && !file_vanished())
+    if (log_usable_locked())
         return true;
+    dev_t dev = sink.out.dev;
+    ino_t ino = sink.out.ino;
     close_log();
     time_t now = time(NULL);
     if (now < sink.retry_open_at)
         return false;
-    int fd;
-    switch (config.sink) {
-    case SINK_STDERR:
-        fd = STDERR_FILENO;
-        snprintf(sink.path, sizeof sink.path, "stderr");
-        break;
-    case SINK_SYSLOG: fd = open_syslog(); break;
-    default:          fd = open_log_file(); break;
-    }
-    if (sink.pid != process_pid())
+    int fd = open_target();
+    if (sink.pid != process_pid()) {
         sink.seq = 0;             /* a new process numbers its own lines */
+        dev = 0;
+        ino = 0;
+    }
     sink.pid = process_pid();
-    if (fd < 0) {
+    bool ok = fd >= 0 && (config.sink == SINK_STDERR ? ownfd_borrow(&sink.out, fd)
+                                                     : ownfd_adopt(&sink.out, fd));
+    if (!ok) {
         warn_once(WARN_OPEN, "cannot open log", errno);
         sink.retry_open_at = now + 1;
         return false;
     }
     struct stat st;
-    sink.fd = fd;
-    sink.size = config.sink == SINK_FILE && fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-    sink.need_process = true;
+    sink.size = config.sink == SINK_FILE && fstat(sink.out.fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    /* A new file starts with a process line; the same file opened again
+     * (our descriptor was taken from us) goes on where it was. */
+    sink.need_process = sink.out.dev != dev || sink.out.ino != ino || sink.size == 0;
     return true;
 }
 
@@ -445,30 +466,97 @@ static void count_dropped(uint64_t n, const char *reason)
     sink.drop_reason = reason;
 }
 
-static bool write_raw_locked(const char *line, size_t len)
+/* RLIMIT_FSIZE, read at most once a second: a write that passes it makes
+ * the kernel kill the program with SIGXFSZ (systemd's LimitFSIZE=,
+ * `ulimit -f`). */
+static rlim_t size_limit_locked(void)
 {
-    ssize_t w;
-    if (config.sink == SINK_SYSLOG) {      /* one datagram, without the newline */
-        w = send(sink.fd, line, len - 1, MSG_NOSIGNAL);
-        if (w >= 0)
-            w++;
-    } else {
-        w = write(sink.fd, line, len);
+    time_t now = time(NULL);
+    if (now != sink.size_limit_read_at) {
+        struct rlimit rl;
+        sink.size_limit = getrlimit(RLIMIT_FSIZE, &rl) == 0 ? rl.rlim_cur : RLIM_INFINITY;
+        sink.size_limit_read_at = now;
     }
-    if (w == (ssize_t)len) {
-        sink.size += len;
-        return true;
+    return sink.size_limit;
+}
+
+static bool within_size_limit_locked(size_t len)
+{
+    rlim_t limit = size_limit_locked();
+    return limit == RLIM_INFINITY || sink.size + len <= (uint64_t)limit;
+}
+
+/* Part of a line went out and the rest could not.  A file that ends with
+ * exactly our fragment is cut back to before it; anything else (a pipe's
+ * reader has the bytes) gets the fragment ended with a newline before the
+ * next line, so that line at least is whole. */
+static void take_back_locked(size_t written)
+{
+    struct stat st;
+    if (sink.out.kind == OWNFD_FILE) {
+        off_t end = lseek(sink.out.fd, 0, SEEK_CUR);
+        if (end >= (off_t)written && fstat(sink.out.fd, &st) == 0 && st.st_size == end &&
+            ftruncate(sink.out.fd, end - (off_t)written) == 0)
+            return;
     }
-    int err = w < 0 ? errno : ENOSPC;
+    sink.torn = true;
+}
+
+static bool end_torn_line_locked(void)
+{
+    if (ownfd_write(&sink.out, "\n", 1) != 1)
+        return false;
+    sink.torn = false;
+    sink.size++;
+    return true;
+}
+
+static void count_failed_write(int err)
+{
     if (err == ENOSPC || err == EDQUOT) {
         warn_once(WARN_FULL, "no space left for", err);
         count_dropped(1, "disk full");
+    } else if (err == EFBIG) {
+        warn_once(WARN_LIMIT, "file size limit (RLIMIT_FSIZE) reached for", err);
+        count_dropped(1, "file size limit");
+    } else if (err == EAGAIN) {
+        warn_once(WARN_BLOCK, "reader not keeping up with", err);
+        count_dropped(1, "would block");
     } else if (err == EROFS || err == EACCES || err == EPERM) {
         warn_once(WARN_READ_ONLY, "cannot write to", err);
         count_dropped(1, "read-only");
     } else {
         warn_once(WARN_WRITE, "cannot write to", err);
         count_dropped(1, "write failed");
+    }
+}
+
+static bool write_raw_locked(const char *line, size_t len)
+{
+    /* syslog: one datagram, without the newline */
+    size_t want = config.sink == SINK_SYSLOG ? len - 1 : len;
+    if (config.sink == SINK_FILE && !within_size_limit_locked(len + sink.torn)) {
+        count_failed_write(EFBIG);
+        return false;
+    }
+    if (sink.torn && !end_torn_line_locked()) {
+        count_failed_write(errno);
+        return false;
+    }
+    ssize_t w = ownfd_write(&sink.out, line, want);
+    if (w == (ssize_t)want) {
+        sink.size += len;
+        return true;
+    }
+    int err = w < 0 ? errno : ENOSPC;
+    if (w > 0)
+        take_back_locked((size_t)w);
+    count_failed_write(err);
+    /* The reader went away (a FIFO's, the syslog daemon restarted): open
+     * again, at most once a second, rather than write into nothing. */
+    if (err == EPIPE || err == ECONNREFUSED || err == ENOTCONN) {
+        close_log();
+        sink.retry_open_at = time(NULL) + 1;
     }
     return false;
 }
@@ -521,16 +609,33 @@ static bool write_dropped_locked(void)
     return ok;
 }
 
-/* Past SSLSHIM_MAX_SIZE: shift the old files and start a new one, which
- * begins with its own process line; seq goes on across files. */
+/* Where a file is rotated: SSLSHIM_MAX_SIZE, or earlier when the file size
+ * limit is lower, keeping room for one more ordinary line below it. */
+#define LIMIT_ROOM 8192
+static uint64_t rotate_at_locked(void)
+{
+    uint64_t at = config.max_size;
+    rlim_t limit = size_limit_locked();
+    if (limit != RLIM_INFINITY) {
+        uint64_t room = limit > 2 * LIMIT_ROOM ? LIMIT_ROOM : (uint64_t)limit / 2;
+        if ((uint64_t)limit - room < at)
+            at = (uint64_t)limit - room;
+    }
+    return at;
+}
+
+/* Past the rotation size: shift the old files and start a new one, which
+ * begins with its own process line; seq goes on across files.  With
+ * SSLSHIM_MAX_SIZE=0 files are never rotated (lines past the file size
+ * limit are then counted as dropped). */
 static void rotate_if_full_locked(void)
 {
-    if (config.sink != SINK_FILE || !config.max_size || sink.size < config.max_size)
+    if (config.sink != SINK_FILE || !config.max_size || sink.size < rotate_at_locked())
         return;
     close_log();
     if (rotate_files(sink.path, config.max_files) != 0)
         warn_once(WARN_WRITE, "cannot rotate", errno);
-    if (ensure_open_locked())
+    if (ensure_open_locked() && sink.need_process)
         write_process_locked();
 }
 
@@ -609,12 +714,10 @@ void sink_atfork_child(void)
      * child's own file on its first line instead, and every sink starts the
      * child's lines with its own process line (ensure_open_locked sees the
      * pid change). */
-    if (sink.fd >= 0 && config.sink != SINK_STDERR)
-        close(sink.fd);
-    sink.fd = -1;
+    ownfd_release(&sink.out);
     sink.dropped = 0;
     sink.retry_open_at = 0;
     cached_tid = 0;
     tid_digits.len = 0;
-    pthread_mutex_init(&sink.lock, NULL);
+    pthread_mutex_unlock(&sink.lock);
 }

@@ -1,0 +1,167 @@
+/* ownfd.c — descriptors the shim owns: moved out of the program's way,
+ * checked before use, written without blocking or signals. */
+#include "ownfd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define PIPE_WAIT_MS 2             /* per wait for a pipe to take the rest of a line */
+#define PIPE_WAITS 5
+
+static enum ownfd_kind kind_of(mode_t mode)
+{
+    if (S_ISREG(mode))
+        return OWNFD_FILE;
+    if (S_ISFIFO(mode))
+        return OWNFD_PIPE;
+    if (S_ISSOCK(mode))
+        return OWNFD_SOCKET;
+    return OWNFD_OTHER;
+}
+
+/* A copy of fd at OWNFD_FLOOR or above (fd closed), or fd itself when the
+ * descriptor limit leaves no room up there. */
+static int move_up(int fd)
+{
+    struct rlimit rl;
+    if (fd >= OWNFD_FLOOR)
+        return fd;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur <= (rlim_t)OWNFD_FLOOR * 2)
+        return fd;                  /* a small table: leave its top to the program */
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, OWNFD_FLOOR);
+    if (high < 0)
+        return fd;
+    close(fd);
+    return high;
+}
+
+static bool describe(struct owned_fd *o, int fd, bool borrowed)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        o->fd = -1;
+        return false;
+    }
+    o->fd = fd;
+    o->borrowed = borrowed;
+    o->kind = kind_of(st.st_mode);
+    o->dev = st.st_dev;
+    o->ino = st.st_ino;
+    return true;
+}
+
+bool ownfd_adopt(struct owned_fd *o, int fd)
+{
+    fd = move_up(fd);
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0 && !(flags & O_NONBLOCK))
+        (void)fcntl(fd, F_SETFL, flags | O_NONBLOCK);   /* our own open file description */
+    if (describe(o, fd, false))
+        return true;
+    int err = errno;
+    close(fd);
+    errno = err;
+    return false;
+}
+
+bool ownfd_borrow(struct owned_fd *o, int fd) { return describe(o, fd, true); }
+
+bool ownfd_check(const struct owned_fd *o, struct stat *st)
+{
+    return o->fd >= 0 && fstat(o->fd, st) == 0 && st->st_dev == o->dev && st->st_ino == o->ino;
+}
+
+void ownfd_release(struct owned_fd *o)
+{
+    struct stat st;
+    if (!o->borrowed && ownfd_check(o, &st))
+        close(o->fd);
+    o->fd = -1;
+}
+
+void ownfd_forget(struct owned_fd *o) { o->fd = -1; }
+
+/* write(2) to a pipe whose reader has gone raises SIGPIPE in the writing
+ * thread: hold it back, and take the one our write caused (unless one was
+ * already pending for the program). */
+static ssize_t write_holding_sigpipe(int fd, const void *buf, size_t len)
+{
+    sigset_t pipe_only, saved, pending;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    if (pthread_sigmask(SIG_BLOCK, &pipe_only, &saved) != 0)
+        return -1;
+    bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+    ssize_t n = write(fd, buf, len);
+    int err = errno;
+    if (n < 0 && err == EPIPE && !was_pending) {
+        static const struct timespec no_wait = { 0, 0 };
+        while (sigtimedwait(&pipe_only, NULL, &no_wait) < 0 && errno == EINTR) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    errno = err;
+    return n;
+}
+
+static ssize_t write_once(const struct owned_fd *o, const void *buf, size_t len)
+{
+    switch (o->kind) {
+    case OWNFD_SOCKET: return send(o->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    case OWNFD_PIPE:   return write_holding_sigpipe(o->fd, buf, len);
+    default:           return write(o->fd, buf, len);
+    }
+}
+
+/* A pipe took part of a line: give its reader a few milliseconds to make
+ * room for the rest rather than leave the line cut. */
+static bool wait_for_room(const struct owned_fd *o, int *waits)
+{
+    if (o->kind != OWNFD_PIPE || (*waits)++ >= PIPE_WAITS)
+        return false;
+    struct pollfd p = { .fd = o->fd, .events = POLLOUT };
+    return poll(&p, 1, PIPE_WAIT_MS) > 0;
+}
+
+ssize_t ownfd_write(const struct owned_fd *o, const void *buf, size_t len)
+{
+    size_t done = 0;
+    int waits = 0;
+    while (done < len) {
+        ssize_t n = write_once(o, (const char *)buf + done, len - done);
+        if (n > 0) {
+            done += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN && done > 0 && wait_for_room(o, &waits))
+            continue;
+        if (done == 0)
+            return n < 0 ? -1 : 0;
+        break;
+    }
+    return (ssize_t)done;
+}
+
+int ownfd_open_append(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
+                  0600);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (S_ISREG(st.st_mode) && st.st_uid != geteuid())) {
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    return fd;
+}
