@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unwind.h>
 
 #include <valgrind/valgrind.h>
 
@@ -22,10 +23,17 @@
 #define MODULES_MAX 512
 #define NAMES_MAX 1024
 
-typedef int (*unw_backtrace_fn)(void **, int);
+/* The unwinder is libgcc_s's, the one C++ exceptions and glibc's
+ * backtrace() use: it reads the CFI of each object and nothing else.
+ * (libunwind, used before, checks addresses by writing them to a pipe of
+ * its own; after a daemon closes every descriptor that pipe's numbers are
+ * the program's, and libunwind then reads from and writes into them.) */
+typedef int (*unwind_trace_fn)(_Unwind_Trace_Fn, void *);
+typedef uintptr_t (*unwind_get_ip_fn)(struct _Unwind_Context *);
 
 static pthread_once_t unwind_once = PTHREAD_ONCE_INIT;
-static unw_backtrace_fn unwind;
+static unwind_trace_fn unwind_backtrace;
+static unwind_get_ip_fn unwind_get_ip;
 
 struct module {
     uintptr_t start, end, base;
@@ -45,11 +53,32 @@ struct name_slot {
 };
 static struct name_slot names[NAMES_MAX];
 
+/* Loaded privately: a program that has no libgcc_s in its global scope
+ * does not get one (its _Unwind_* would then bind there). */
 static void load_unwinder(void)
 {
-    void *h = dlopen("libunwind.so.8", RTLD_LAZY | RTLD_LOCAL);
-    if (h)
-        *(void **)&unwind = dlsym(h, "unw_backtrace");
+    void *h = dlopen("libgcc_s.so.1", RTLD_LAZY | RTLD_LOCAL);
+    if (!h)
+        return;
+    *(void **)&unwind_get_ip = dlsym(h, "_Unwind_GetIP");
+    *(void **)&unwind_backtrace = unwind_get_ip ? dlsym(h, "_Unwind_Backtrace") : NULL;
+}
+
+struct trace {
+    void **ips;
+    int n, max;
+};
+
+static _Unwind_Reason_Code trace_frame(struct _Unwind_Context *ctx, void *arg)
+{
+    struct trace *t = arg;
+    if (t->n == t->max)
+        return _URC_END_OF_STACK;
+    uintptr_t ip = unwind_get_ip(ctx);
+    if (ip == 0)
+        return _URC_END_OF_STACK;
+    t->ips[t->n++] = (void *)ip;
+    return _URC_NO_REASON;
 }
 
 /* ---- modules ------------------------------------------------------------ */
@@ -175,14 +204,16 @@ struct stack *stack_capture(void)
 {
     void *ips[CAPTURE_MAX];
     pthread_once(&unwind_once, load_unwinder);
-    if (!unwind)
+    if (!unwind_backtrace)
         return NULL;
-    /* libunwind probes whether stack addresses are readable by write()ing
-     * them to a pipe; memcheck would blame that on us (the bytes are the
-     * program's stack, defined or not).  Only the unwinding is hidden. */
+    /* Unwinding reads the program's stack, defined or not (saved registers
+     * the program never set): memcheck would blame that on us.  Only the
+     * unwinding is hidden. */
+    struct trace t = { ips, 0, CAPTURE_MAX };
     VALGRIND_DISABLE_ERROR_REPORTING;
-    int n = unwind(ips, CAPTURE_MAX);
+    unwind_backtrace(trace_frame, &t);
     VALGRIND_ENABLE_ERROR_REPORTING;
+    int n = t.n;
     if (n <= 0)
         return NULL;
     int first = first_program_frame(ips, n);
@@ -247,9 +278,12 @@ void stack_record(struct ev *e, struct conn *c, bool failure)
     }
 }
 
+void stack_atfork_prepare(void) { pthread_mutex_lock(&stack_lock); }
+void stack_atfork_parent(void) { pthread_mutex_unlock(&stack_lock); }
+
 void stack_atfork_child(void)
 {
-    pthread_mutex_init(&stack_lock, NULL);
+    pthread_mutex_unlock(&stack_lock);
     for (int i = 0; i < n_modules; i++)
         modules[i].reported = false;
 }

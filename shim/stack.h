@@ -1,11 +1,10 @@
 /* stack.h — call stacks, from the program's call into OpenSSL outwards.
  *
- * Capturing is cheap (libunwind's unw_backtrace into a fixed array); object
- * and offset come from a cached module table, function names from dladdr,
- * cached per address.  libunwind is loaded on the first capture with
- * dlopen(RTLD_LOCAL), so its exported _Unwind_* and backtrace never enter the
- * program's global scope, and a process that never needs a stack never loads
- * it. */
+ * Capturing is cheap (libgcc_s's _Unwind_Backtrace into a fixed array);
+ * object and offset come from a cached module table, function names from
+ * dladdr, cached per address.  libgcc_s is opened on the first capture with
+ * dlopen(RTLD_LOCAL), so a program without it never gets it in its global
+ * scope, and a process that never needs a stack never loads it. */
 #ifndef SHIM_STACK_H
 #define SHIM_STACK_H
 
@@ -32,7 +31,9 @@ void stack_field(struct ev *e, const char *key, const struct stack *st);
  * on c for a later loop event. */
 void stack_record(struct ev *e, struct conn *c, bool failure);
 
-/* After fork(): the child's log has not named any module yet. */
+/* fork() handlers; after fork the child's log has not named any module yet. */
+void stack_atfork_prepare(void);
+void stack_atfork_parent(void);
 void stack_atfork_child(void);
 
 #endif
