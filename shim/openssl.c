@@ -14,6 +14,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct ossl_api ossl_libs[OSSL_FAMILIES];
@@ -33,18 +34,45 @@ static bool is_ours(const void *addr)
     return mine.dli_fbase == theirs.dli_fbase;
 }
 
+/* The names of the loaded objects, however many (Python with its
+ * extension modules has hundreds): copied during dl_iterate_phdr, used
+ * after it. */
 struct object_list {
-    char names[64][512];
-    int n;
+    char **names;
+    size_t n, cap;
+    bool short_of_memory;
 };
 
 static int collect_object(struct dl_phdr_info *info, size_t size, void *data)
 {
     struct object_list *list = data;
     (void)size;
-    if (info->dlpi_name && info->dlpi_name[0] && list->n < 64)
-        snprintf(list->names[list->n++], sizeof list->names[0], "%s", info->dlpi_name);
+    if (!info->dlpi_name || !info->dlpi_name[0])
+        return 0;
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 128;
+        char **names = realloc(list->names, cap * sizeof *names);
+        if (!names) {
+            list->short_of_memory = true;
+            return 1;
+        }
+        list->names = names;
+        list->cap = cap;
+    }
+    char *name = strdup(info->dlpi_name);
+    if (!name) {
+        list->short_of_memory = true;
+        return 1;
+    }
+    list->names[list->n++] = name;
     return 0;
+}
+
+static void free_object_list(struct object_list *list)
+{
+    for (size_t i = 0; i < list->n; i++)
+        free(list->names[i]);
+    free(list->names);
 }
 
 /* SSL_new as `version` defines it (any version if NULL) in h's scope. */
@@ -69,20 +97,30 @@ static void *handle_of(void *sym)
  * loader's lock held. */
 static void *find_loaded_libssl(const char *version)
 {
-    static struct object_list list;     /* large: keep it off the caller's stack */
-    static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
+    struct object_list list = { 0 };
     void *found = NULL;
-    pthread_mutex_lock(&list_lock);
-    list.n = 0;
     dl_iterate_phdr(collect_object, &list);
-    for (int i = 0; i < list.n && !found; i++) {
+    for (size_t i = 0; i < list.n && !found; i++) {
         void *h = dlopen(list.names[i], RTLD_LAZY | RTLD_NOLOAD);
         if (!h)
             continue;
         found = handle_of(find_ssl_new(h, version));
         dlclose(h);
     }
-    pthread_mutex_unlock(&list_lock);
+    free_object_list(&list);
+    return found;
+}
+
+/* The family's libssl by its usual name, if it is loaded: the last resort
+ * when the walk above could not even list the objects (no memory). */
+static void *loaded_by_soname(int family)
+{
+    static const char *const sonames[OSSL_FAMILIES] = { "libssl.so.3", "libssl.so.1.1" };
+    void *h = dlopen(sonames[family], RTLD_LAZY | RTLD_NOLOAD);
+    if (!h)
+        return NULL;
+    void *found = handle_of(find_ssl_new(h, family_version[family]));
+    dlclose(h);
     return found;
 }
 
@@ -97,6 +135,8 @@ static void *libssl_handle(int family)
     void *h = handle_of(find_ssl_new(RTLD_NEXT, version));
     if (!h)
         h = find_loaded_libssl(version);
+    if (!h)
+        h = loaded_by_soname(family);
     if (!h && family == OSSL_FAMILY_3) {
         h = handle_of(find_ssl_new(RTLD_NEXT, NULL));
         if (!h)
