@@ -29,6 +29,7 @@ struct flight_ring {
 #define RING_FIRST_CAP 16          /* a healthy TLS 1.3 end keeps about 25 events */
 
 static atomic_size_t kept_bytes;
+size_t flight_budget = FLIGHT_BUDGET;
 
 /* One lock for all rings.  A ring belongs to one connection, used by one
  * thread at a time — unless the program misuses one SSL from two threads,
@@ -47,14 +48,13 @@ static void drop_oldest(struct flight_ring *r)
     r->used--;
 }
 
-static bool keep_locked(struct conn *c, struct ev *e);
+static void keep_locked(struct conn *c, struct ev *e);
 
-bool flight_keep(struct conn *c, struct ev *e)
+void flight_keep(struct conn *c, struct ev *e)
 {
     pthread_mutex_lock(&rings_lock);
-    bool kept = keep_locked(c, e);
+    keep_locked(c, e);
     pthread_mutex_unlock(&rings_lock);
-    return kept;
 }
 
 /* A ring twice the size of r (or a first one), the oldest at slot 0; slots
@@ -86,9 +86,9 @@ static struct kept *slot_locked(struct conn *c, size_t len)
         r = c->flight = grown(r);
     if (!r || r->cap == 0)
         return NULL;
-    while (r->used && (r->used == r->cap || atomic_load(&kept_bytes) + len > FLIGHT_BUDGET))
+    while (r->used && (r->used == r->cap || atomic_load(&kept_bytes) + len > flight_budget))
         drop_oldest(r);
-    if (atomic_load(&kept_bytes) + len > FLIGHT_BUDGET)
+    if (atomic_load(&kept_bytes) + len > flight_budget)
         return NULL;
     return &r->slot[(r->head + r->used) % r->cap];
 }
@@ -99,21 +99,27 @@ static void filled_locked(struct conn *c, struct kept *k)
     atomic_fetch_add(&kept_bytes, k->len);
 }
 
-static bool keep_locked(struct conn *c, struct ev *e)
+/* Once stamped, the event is finished: it is kept, or else written now
+ * (out of memory or over the budget), never handed back to be finished a
+ * second time. */
+static void keep_locked(struct conn *c, struct ev *e)
 {
     size_t len;
     const char *line = sink_stamp(e, &len);
-    if (!line)
-        return false;
+    if (!line) {
+        sink_lost("memory");          /* its number is taken: the gap is counted */
+        return;
+    }
     struct kept *k = slot_locked(c, len);
     char *copy = k ? malloc(len) : NULL;
-    if (!copy)
-        return false;
+    if (!copy) {
+        sink_write_stamped(line, len);
+        return;
+    }
     memcpy(copy, line, len);
     k->line = copy;
     k->len = len;
     filled_locked(c, k);
-    return true;
 }
 
 bool flight_takes_notes(const struct conn *c)
@@ -189,4 +195,4 @@ static void discard_locked(struct conn *c)
 
 void flight_atfork_prepare(void) { pthread_mutex_lock(&rings_lock); }
 void flight_atfork_parent(void) { pthread_mutex_unlock(&rings_lock); }
-void flight_atfork_child(void) { pthread_mutex_init(&rings_lock, NULL); }
+void flight_atfork_child(void) { pthread_mutex_unlock(&rings_lock); }

@@ -13,12 +13,14 @@
 #include <stddef.h>
 
 #define FLIGHT_BUDGET (64u << 20)
+extern size_t flight_budget;      /* FLIGHT_BUDGET; unit tests lower it */
 
 struct conn;
 struct ev;
 
-/* Keep e (stamped now) in c's ring; false if it could not be kept. */
-bool flight_keep(struct conn *c, struct ev *e);
+/* Keep e (stamped now) in c's ring; when it cannot be kept (no memory,
+ * over FLIGHT_BUDGET) it is written at once.  Either way e is finished. */
+void flight_keep(struct conn *c, struct ev *e);
 
 /* The frequent events (state transitions, handshake messages) are kept as
  * these few facts and formatted only if the connection's events are written:

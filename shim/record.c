@@ -23,8 +23,7 @@ static bool kept_for_later(struct ev *e)
     if (config.mode != MODE_FLIGHT || !c || c->flight_streaming ||
         strcmp(e->name, SSLSHIM_EV_CONN_END) == 0)
         return false;
-    if (!flight_keep(c, e))
-        return false;              /* could not keep it: write it now */
+    flight_keep(c, e);
     if (e->failure)
         flight_flush(c);
     return true;
