@@ -28,6 +28,16 @@ struct conn *call_attach(SSL *s)
     return c;
 }
 
+/* OpenSSL's state machine picks the CTX's info callback once, when it is
+ * entered, and keeps calling that one even if the servername callback
+ * moves the SSL to another CTX (SSL_set_SSL_CTX) half-way.  Ours chains to
+ * the program's, so it must pick the same one: the CTX's as the call began. */
+void call_note_ctx_info_cb(struct conn *c, const SSL *s)
+{
+    c->entry_ctx_info_cb = ossl.SSL_CTX_get_info_callback(ossl.SSL_get_SSL_CTX(s));
+    c->entry_ctx_known = true;
+}
+
 static void record_error(struct call *call, int ret, int err, int saved_errno)
 {
     struct conn *c = call->conn;

@@ -34,10 +34,15 @@ struct conn_cache_entry {
     uint64_t gen;
 };
 
+struct call;
+
 /* Everything the data path touches per thread, in one TLS block: one
  * address computation for all of it. */
 struct thread_call {
     int depth;                    /* >0 while inside an interposed call */
+    uintptr_t sp;                 /* the outermost call's stack pointer */
+    const struct call *outer;     /* its bookkeeping (general path), else NULL */
+    uint64_t token;               /* what outer->token holds while it runs */
     pid_t tid;                    /* this thread's id, cached (0: not yet) */
     const char *fn;               /* the outermost call's name (while depth > 0) */
     uintptr_t caller;             /* its return address in the program */
@@ -58,6 +63,7 @@ struct call {
     SSL *ssl;
     const char *fn;
     int64_t t0;
+    uint64_t token;               /* see call_abandoned */
     bool zero_ok;                 /* a 0 result is not a failure (nothing asked, or
                                      SSL_shutdown's "not finished yet") */
 };
@@ -90,8 +96,40 @@ static inline struct conn *conn_lookup(struct ossl_api *api, const SSL *s, bool 
     return c;
 }
 
+/* The stack pointer, for telling a nested call from an abandoned one. */
+__attribute__((always_inline)) static inline uintptr_t stack_position(void)
+{
+    uintptr_t sp;
+#if defined(__x86_64__)
+    __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+#elif defined(__aarch64__)
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+#else
+    sp = (uintptr_t)__builtin_frame_address(0);
+#endif
+    return sp;
+}
+
+#define ABANDON_SPAN (1u << 20)     /* a stack is this close; another stack is further */
+
+/* A call comes in while the thread seems to be inside one.  Usually it is
+ * nested (libssl calling its own exports, a callback calling back), and
+ * then it runs deeper on the stack than the outer call, whose bookkeeping
+ * is intact.  But a signal handler may have siglongjmp()ed out of the
+ * outer call, which then never returns: the new call is above where that
+ * one was, or the outer's bookkeeping has been overwritten.  (A call on
+ * another stack, such as OpenSSL's async jobs, is further away than any
+ * frame of this one and counts as nested.) */
+static inline bool call_abandoned(uintptr_t here)
+{
+    if (here > thread_call.sp && here - thread_call.sp < ABANDON_SPAN)
+        return true;
+    return thread_call.outer && thread_call.outer->token != thread_call.token;
+}
+
 /* Out of line: the parts that are not on the data path. */
 struct conn *call_attach(SSL *s);
+void call_note_ctx_info_cb(struct conn *c, const SSL *s);
 void call_end_slow(struct call *call, int ret, size_t bytes, char dir, const void *buf);
 
 /* Start recording a call (the general path: control calls, and data calls
@@ -101,7 +139,10 @@ void call_end_slow(struct call *call, int ret, size_t bytes, char dir, const voi
 __attribute__((always_inline)) static inline bool
 call_begin(struct call *call, struct ossl_api *api, SSL *s, const char *fn, uintptr_t caller)
 {
-    if (!api->on || thread_call.depth != 0)
+    if (!api->on)
+        return false;
+    uintptr_t here = stack_position();
+    if (__builtin_expect(thread_call.depth != 0, 0) && !call_abandoned(here))
         return false;
     call->saved_api = ossl_current;
     ossl_current = api;
@@ -111,6 +152,11 @@ call_begin(struct call *call, struct ossl_api *api, SSL *s, const char *fn, uint
     thread_call.depth = 1;
     thread_call.fn = fn;
     thread_call.caller = caller;
+    thread_call.sp = here;
+    thread_call.outer = call;
+    call->token = ++thread_call.token;
+    if (c && !c->prog_info_cb)
+        call_note_ctx_info_cb(c, s);
     call->conn = c;
     call->ssl = s;
     call->fn = fn;
@@ -149,6 +195,7 @@ io_begin(int family, const SSL *s, size_t num, const char *fn, uintptr_t caller)
     t->depth = 1;
     t->fn = fn;
     t->caller = caller;
+    t->sp = stack_position();
     return c;
 }
 
@@ -186,6 +233,7 @@ static inline void call_end(struct call *call, int ret, size_t bytes, char dir, 
 {
     struct conn *c = call->conn;
     if (c) {
+        c->entry_ctx_known = false;
         misuse_leave(c);
         if (bytes) {
             c->app_data = true;
@@ -199,6 +247,7 @@ static inline void call_end(struct call *call, int ret, size_t bytes, char dir, 
         call_end_slow(call, ret, bytes, dir, buf);
     thread_call.depth = 0;
     thread_call.fn = NULL;
+    thread_call.outer = NULL;
     ossl_current = call->saved_api;
 }
 

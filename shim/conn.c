@@ -41,21 +41,39 @@ OSSL_TRAMPOLINES(conn_released, (void *parent, void *ptr, CRYPTO_EX_DATA *ad, in
                                        long argl, void *argp),
                  (parent, ptr, ad, idx, argl, argp))
 
-/* SSL_dup copies ex_data pointers: give the copy no conn (it gets its own at
- * its first call) instead of two SSLs sharing one. */
-static int conn_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d,
-                    int idx, long argl, void *argp)
+/* SSL_dup makes the copy with SSL_new (which reaches our wrapper: the copy
+ * has a conn of its own already) and then copies the ex_data pointers over
+ * it.  Two SSLs must never share a conn: the copy keeps its own, or has
+ * none (a libssl whose internal SSL_new call we do not see) and gets one
+ * at its first call. */
+static int copy_keeps_own_conn(struct ossl_api *api, CRYPTO_EX_DATA *to, void **from_d, int idx)
 {
-    (void)to; (void)from; (void)idx; (void)argl; (void)argp;
     if (from_d)
-        *from_d = NULL;
+        *from_d = to ? api->CRYPTO_get_ex_data(to, idx) : NULL;
     return 1;
+}
+
+/* One per family, like the trampolines: SSL_dup is not interposed, so
+ * nothing has made this family's table current. */
+static int conn_dup_family3(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d,
+                            int idx, long argl, void *argp)
+{
+    (void)from; (void)argl; (void)argp;
+    return copy_keeps_own_conn(&ossl_libs[OSSL_FAMILY_3], to, from_d, idx);
+}
+
+static int conn_dup_family11(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d,
+                             int idx, long argl, void *argp)
+{
+    (void)from; (void)argl; (void)argp;
+    return copy_keeps_own_conn(&ossl_libs[OSSL_FAMILY_1_1], to, from_d, idx);
 }
 
 bool conn_init(void)
 {
     ossl.ssl_idx = ossl.CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, NULL,
-                                                conn_dup, OSSL_FAMILY_FN(conn_released));
+                                                OSSL_FAMILY_FN(conn_dup),
+                                                OSSL_FAMILY_FN(conn_released));
     ossl.ctx_idx = ossl.CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0, NULL, NULL,
                                                 NULL, NULL);
     return ossl.ssl_idx >= 0 && ossl.ctx_idx >= 0;
@@ -137,6 +155,10 @@ struct conn *conn_attach(SSL *s)
      * the SSL has now (set before we saw it) is the program's own. */
     c->prog_msg_cb = ctx_msg_cb(s);
     c->prog_info_cb = ossl.SSL_get_info_callback(s);
+    if (trace_is_our_info_cb(c->prog_info_cb))
+        c->prog_info_cb = NULL;
+    if (trace_is_our_msg_cb(c->prog_msg_cb))
+        c->prog_msg_cb = NULL;
     c->api = ossl_current;
     if (!ossl.SSL_set_ex_data(s, ossl.ssl_idx, c)) {
         free(c);
@@ -214,23 +236,30 @@ static void write_conn_end(struct conn *c)
     record(&e);
 }
 
-/* Take c off the live list; true if this call is the one that ends it. */
-static bool unlink_conn(struct conn *c)
+static void unlink_locked(struct conn *c)
 {
-    bool mine;
+    c->ended = true;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        live = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+}
+
+enum release { RELEASE_END, RELEASE_FREE, RELEASE_LEAVE };
+
+/* What the release of c must do: end it (take it off the live list), only
+ * free it (ended at exit already), or leave it alone (the exiting thread is
+ * writing its conn_end right now and will not free it). */
+static enum release unlink_for_release(struct conn *c)
+{
     pthread_mutex_lock(&conns_lock);
-    mine = !c->ended;
-    if (mine) {
-        c->ended = true;
-        if (c->prev)
-            c->prev->next = c->next;
-        else
-            live = c->next;
-        if (c->next)
-            c->next->prev = c->prev;
-    }
+    enum release r = c->ending_at_exit ? RELEASE_LEAVE : c->ended ? RELEASE_FREE : RELEASE_END;
+    if (r == RELEASE_END)
+        unlink_locked(c);
     pthread_mutex_unlock(&conns_lock);
-    return mine;
+    return r;
 }
 
 static bool failed(const struct conn *c)
@@ -268,7 +297,12 @@ static void conn_released(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     if (!c)
         return;
     int saved_errno = errno;
-    if (unlink_conn(c))
+    enum release r = unlink_for_release(c);
+    if (r == RELEASE_LEAVE) {
+        errno = saved_errno;
+        return;                       /* a leak of one conn, at exit */
+    }
+    if (r == RELEASE_END)
         conn_end(c);
     stack_free(c->fail_stack);
     flight_discard(c);
@@ -280,24 +314,38 @@ static void conn_released(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     errno = saved_errno;
 }
 
+/* The first live conn of this process, taken off the list (conns_lock held). */
+static struct conn *take_own_live_locked(void)
+{
+    struct conn *c = live;
+    while (c && c->owner_pid != process_pid())
+        c = c->next;
+    if (c)
+        unlink_locked(c);
+    return c;
+}
+
 void conns_end_all(void)
 {
     /* At exit, other threads may still be running: take each conn off the
-     * list under the lock, then write outside it.  The memory stays reachable
-     * from the SSL that still points at it. */
+     * list under the lock, then write outside it.  While its conn_end is
+     * written a concurrent SSL_free leaves the conn alone; after, it only
+     * frees it. */
     for (;;) {
         pthread_mutex_lock(&conns_lock);
-        struct conn *c = live;
-        while (c && c->owner_pid != process_pid())
-            c = c->next;
+        struct conn *c = take_own_live_locked();
+        if (c)
+            c->ending_at_exit = true;
         pthread_mutex_unlock(&conns_lock);
         if (!c)
             break;
-        if (unlink_conn(c))
-            conn_end(c);
+        conn_end(c);
+        pthread_mutex_lock(&conns_lock);
+        c->ending_at_exit = false;
+        pthread_mutex_unlock(&conns_lock);
     }
 }
 
 void conns_atfork_prepare(void) { pthread_mutex_lock(&conns_lock); }
 void conns_atfork_parent(void) { pthread_mutex_unlock(&conns_lock); }
-void conns_atfork_child(void) { pthread_mutex_init(&conns_lock, NULL); }
+void conns_atfork_child(void) { pthread_mutex_unlock(&conns_lock); }

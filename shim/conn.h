@@ -40,6 +40,9 @@ struct conn {
     int64_t created_ns;            /* CLOCK_MONOTONIC */
 
     info_cb_fn prog_info_cb;       /* the program's SSL-level callbacks */
+    info_cb_fn entry_ctx_info_cb;  /* the CTX's info callback when the current
+                                      call began (valid while entry_ctx_known) */
+    bool entry_ctx_known;
     msg_cb_fn prog_msg_cb;
     bool msg_cb_ours;              /* our msg callback is installed on the SSL */
 
@@ -85,7 +88,8 @@ struct conn {
     bool fork_reported;
     bool concurrent_reported;
 
-    bool ended;
+    bool ended;                    /* off the live list; under the conns lock */
+    bool ending_at_exit;           /* its conn_end is being written at exit */
     struct conn *prev, *next;      /* the live list, under the conns lock */
 };
 

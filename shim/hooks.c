@@ -10,6 +10,7 @@
 #include "init.h"
 #include "keylog.h"
 #include "openssl.h"
+#include "trace.h"
 #include "valgrind.h"
 
 #include <errno.h>

@@ -75,13 +75,16 @@ EXPORT void HOOK(SSL_free)(SSL *s)
     ENSURE_VOID();
     /* conn_end happens in the ex_data free callback, inside the real call;
      * marking the call lets its stacks start at the program's frame. */
-    if (!API->on || thread_call.depth != 0) {
+    uintptr_t here = stack_position();
+    if (!API->on || (thread_call.depth != 0 && !call_abandoned(here))) {
         API->SSL_free(s);
         return;
     }
     thread_call.depth = 1;
     thread_call.fn = "SSL_free";
     thread_call.caller = CALLER;
+    thread_call.sp = here;
+    thread_call.outer = NULL;
     API->SSL_free(s);
     thread_call.depth = 0;
     thread_call.fn = NULL;
@@ -94,7 +97,7 @@ EXPORT void HOOK(SSL_set_info_callback)(SSL *s, info_cb_fn cb)
     ENSURE_VOID();
     WITH_API(struct conn *c = API->on ? conn_of(s) : NULL);
     if (c)
-        c->prog_info_cb = cb;
+        c->prog_info_cb = trace_is_our_info_cb(cb) ? NULL : cb;
     else
         API->SSL_set_info_callback(s, cb);
 }
@@ -123,7 +126,7 @@ EXPORT void HOOK(SSL_set_msg_callback)(SSL *s, msg_cb_fn cb)
     ENSURE_VOID();
     WITH_API(struct conn *c = API->on ? conn_of(s) : NULL);
     if (c)
-        c->prog_msg_cb = cb;
+        c->prog_msg_cb = trace_is_our_msg_cb(cb) ? NULL : cb;
     if (!c || !c->msg_cb_ours)
         API->SSL_set_msg_callback(s, cb);
 }

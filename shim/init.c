@@ -48,20 +48,28 @@ static void say(const char *text)
         (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
-/* Lock order: peers, conns, flight rings, sink (loop events are written
- * under none of the first two). */
+/* Every lock is taken before fork, in the lock order (peers, conns, stack
+ * modules, flight rings, sink; loop events are written under none of the
+ * first two), so no other thread holds one while the process is copied.
+ * The key log's lock is a leaf, taken last.
+ * Parent and child both release them: the forking thread owns them in
+ * both, so the child unlocks rather than re-initialises a locked mutex. */
 static void atfork_prepare(void)
 {
     loop_atfork_prepare();
     conns_atfork_prepare();
+    stack_atfork_prepare();
     flight_atfork_prepare();
     sink_atfork_prepare();
+    keylog_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
+    keylog_atfork_parent();
     sink_atfork_parent();
     flight_atfork_parent();
+    stack_atfork_parent();
     conns_atfork_parent();
     loop_atfork_parent();
 }
@@ -78,6 +86,7 @@ static void atfork_child(void)
     flight_atfork_child();
     loop_atfork_child();
     stack_atfork_child();
+    keylog_atfork_child();
 }
 
 /* Once per process: settings, facts, fork handlers. */
@@ -92,6 +101,7 @@ static void activate_process(void)
         shim_pid = getpid();
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     }
+    valgrind_publish(&process_once);
     errno = saved_errno;
 }
 
@@ -124,6 +134,9 @@ static void activate_1_1(void) { activate_family(OSSL_FAMILY_1_1); }
 bool shim_activate(int family)
 {
     pthread_once(&process_once, activate_process);
+    /* The thread that runs a family's activation may not be the one that
+     * ran the process's: it reads what that one wrote. */
+    valgrind_acquire(&process_once);
     pthread_once(&family_once[family], family == OSSL_FAMILY_3 ? activate_3 : activate_1_1);
     valgrind_acquire(&family_once[family]);
     shim_ready[family] = family_found[family];

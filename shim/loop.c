@@ -118,9 +118,16 @@ static void record_loop(struct conn *c, const char *kind, unsigned count, unsign
     ev_str(&e, "first_ts", first);
     ev_str(&e, "last_alert", c->last_alert[0] ? c->last_alert : NULL);
     if (config.stacks >= STACKS_ERRORS) {
-        if (c->fail_stack) {          /* where the latest attempt failed */
+        /* Where the latest attempt failed.  Borrowed by exchange: a program
+         * misusing the SSL from two threads may be replacing it meanwhile. */
+        struct stack *failed_at = __atomic_exchange_n(&c->fail_stack, NULL, __ATOMIC_ACQ_REL);
+        if (failed_at) {
             c->stacks++;
-            stack_field(&e, "stack", c->fail_stack);
+            stack_field(&e, "stack", failed_at);
+            struct stack *none = NULL;
+            if (!__atomic_compare_exchange_n(&c->fail_stack, &none, failed_at, false,
+                                             __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                stack_free(failed_at);    /* a newer one came in */
         } else {
             stack_record(&e, c, false);
         }
@@ -173,4 +180,4 @@ void loop_conn_ended(struct conn *c)
 
 void loop_atfork_prepare(void) { pthread_mutex_lock(&peers_lock); }
 void loop_atfork_parent(void) { pthread_mutex_unlock(&peers_lock); }
-void loop_atfork_child(void) { pthread_mutex_init(&peers_lock, NULL); }
+void loop_atfork_child(void) { pthread_mutex_unlock(&peers_lock); }

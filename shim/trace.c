@@ -236,6 +236,17 @@ static void record_info(struct conn *c, const SSL *s, int where, int ret)
         on_handshake_done(c, s);
 }
 
+/* The CTX callback OpenSSL itself would call (3.0 and 1.1.1 alike): the
+ * state machine's reports (loop, exit, handshake start) go to the one it
+ * picked on entry (calls.c notes it as our call begins); alerts and the
+ * handshake's end look the CTX's callback up at that moment. */
+static info_cb_fn ctx_info_cb(const struct conn *c, const SSL *s, int where)
+{
+    if (c && c->entry_ctx_known && (where & (SSL_CB_LOOP | SSL_CB_EXIT | SSL_CB_HANDSHAKE_START)))
+        return c->entry_ctx_info_cb;
+    return ossl.SSL_CTX_get_info_callback(ossl.SSL_get_SSL_CTX(s));
+}
+
 static void trace_info(const SSL *s, int where, int ret)
 {
     int saved_errno = errno;
@@ -246,7 +257,7 @@ static void trace_info(const SSL *s, int where, int ret)
 
     info_cb_fn prog = c ? c->prog_info_cb : NULL;
     if (!prog)
-        prog = ossl.SSL_CTX_get_info_callback(ossl.SSL_get_SSL_CTX(s));
+        prog = ctx_info_cb(c, s, where);
     if (prog)
         prog(s, where, ret);
 }
