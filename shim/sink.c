@@ -611,7 +611,7 @@ static bool write_dropped_locked(void)
 
 /* Where a file is rotated: SSLSHIM_MAX_SIZE, or earlier when the file size
  * limit is lower, keeping room for one more ordinary line below it. */
-#define LIMIT_ROOM 8192
+#define LIMIT_ROOM ((uint64_t)8192)
 static uint64_t rotate_at_locked(void)
 {
     uint64_t at = config.max_size;
