@@ -168,7 +168,7 @@ static bool expand_log_path(void)
 
 static int open_log_file(void)
 {
-    if (!sink.path[0] || sink.pid != process_pid()) {
+    if (!sink.path[0]) {
         if (!expand_log_path()) {
             errno = ENAMETOOLONG;
             return -1;
@@ -222,17 +222,28 @@ static bool log_usable_locked(void)
 
 static void close_log(void) { ownfd_release(&sink.out); }
 
-static int open_target(void)
+/* stderr is the program's.  When it is a pipe, a stalled reader would
+ * block every write to it: the shim opens the same pipe again for itself
+ * (a file description of its own, non-blocking).  Anything else is
+ * borrowed as it is (sockets are sent to without blocking). */
+static bool open_stderr(void)
 {
-    switch (config.sink) {
-    case SINK_STDERR:
-        snprintf(sink.path, sizeof sink.path, "stderr");
-        return STDERR_FILENO;
-    case SINK_SYSLOG:
-        return open_syslog();
-    default:
-        return open_log_file();
+    struct stat st;
+    snprintf(sink.path, sizeof sink.path, "stderr");
+    if (fstat(STDERR_FILENO, &st) == 0 && S_ISFIFO(st.st_mode)) {
+        int fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0)
+            return ownfd_adopt(&sink.out, fd);
     }
+    return ownfd_borrow(&sink.out, STDERR_FILENO);
+}
+
+static bool open_log_locked(void)
+{
+    if (config.sink == SINK_STDERR)
+        return open_stderr();
+    int fd = config.sink == SINK_SYSLOG ? open_syslog() : open_log_file();
+    return fd >= 0 && ownfd_adopt(&sink.out, fd);
 }
 
 static bool ensure_open_locked(void)
@@ -245,16 +256,14 @@ static bool ensure_open_locked(void)
     time_t now = time(NULL);
     if (now < sink.retry_open_at)
         return false;
-    int fd = open_target();
     if (sink.pid != process_pid()) {
         sink.seq = 0;             /* a new process numbers its own lines */
+        sink.path[0] = '\0';       /* ...in a file of its own (open_log_file) */
         dev = 0;
         ino = 0;
     }
     sink.pid = process_pid();
-    bool ok = fd >= 0 && (config.sink == SINK_STDERR ? ownfd_borrow(&sink.out, fd)
-                                                     : ownfd_adopt(&sink.out, fd));
-    if (!ok) {
+    if (!open_log_locked()) {
         warn_once(WARN_OPEN, "cannot open log", errno);
         sink.retry_open_at = now + 1;
         return false;
