@@ -110,19 +110,23 @@ __attribute__((always_inline)) static inline uintptr_t stack_position(void)
     return sp;
 }
 
-#define ABANDON_SPAN (1u << 20)     /* a stack is this close; another stack is further */
+#define ABANDON_SPAN ((uintptr_t)1 << 20)   /* one stack's frames are this close */
 
 /* A call comes in while the thread seems to be inside one.  Usually it is
  * nested (libssl calling its own exports, a callback calling back), and
  * then it runs deeper on the stack than the outer call, whose bookkeeping
  * is intact.  But a signal handler may have siglongjmp()ed out of the
  * outer call, which then never returns: the new call is above where that
- * one was, or the outer's bookkeeping has been overwritten.  (A call on
- * another stack, such as OpenSSL's async jobs, is further away than any
- * frame of this one and counts as nested.) */
+ * one was, or the outer's bookkeeping has been overwritten.  A call on
+ * another stack (OpenSSL's async jobs, coroutines) is far from the outer
+ * one: it counts as nested, and the outer's frame, which may be on a stack
+ * that is gone, is not read. */
 static inline bool call_abandoned(uintptr_t here)
 {
-    if (here > thread_call.sp && here - thread_call.sp < ABANDON_SPAN)
+    uintptr_t outer_sp = thread_call.sp;
+    if ((here > outer_sp ? here - outer_sp : outer_sp - here) >= ABANDON_SPAN)
+        return false;
+    if (here > outer_sp)
         return true;
     return thread_call.outer && thread_call.outer->token != thread_call.token;
 }
