@@ -1,6 +1,7 @@
 /* test_backend.c — unit tests of the shim's back-end, without any preload:
  * escaping, event building, configuration parsing, path templates, SHA-256
  * and loop windows. */
+#include "check.h"
 #include "config.h"
 #include "event.h"
 #include "keylog.h"
@@ -14,15 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int failures;
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                      \
-        }                                                                    \
-    } while (0)
 
 /* The body of a JSON event, without the headroom. */
 static const char *body(const struct ev *e)

@@ -3,6 +3,7 @@
  * when the connection fails, and what happens when the memory budget runs
  * out (each event finished exactly once: no lone "}" line, no event with
  * two seq numbers). */
+#include "check.h"
 #include "config.h"
 #include "conn.h"
 #include "event.h"
@@ -16,15 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int failures;
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                      \
-        }                                                                    \
-    } while (0)
 
 static char log_path[64];
 
