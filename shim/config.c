@@ -104,7 +104,7 @@ bool config_parse_size(const char *s, uint64_t *out)
     }
     if (*end == 'B' || *end == 'b')
         end++;
-    if (*end || v == 0 || v > (UINT64_MAX >> shift))
+    if (*end || v > (UINT64_MAX >> shift))
         return false;
     *out = (uint64_t)v << shift;
     return true;
@@ -273,7 +273,7 @@ void config_load(struct config *c, const char *(*getenv_fn)(const char *),
     config_parse_size(SSLSHIM_DEFAULT_MAX_SIZE, &c->max_size);
     v = getenv_fn(SSLSHIM_ENV_MAX_SIZE);
     if (v && *v && !config_parse_size(v, &c->max_size))
-        warn(c, "%s=%s is not a size like 100M or 1G; using %s",
+        warn(c, "%s=%s is not a size like 100M or 1G (0: never rotate); using %s",
              SSLSHIM_ENV_MAX_SIZE, v, SSLSHIM_DEFAULT_MAX_SIZE);
 
     config_parse_loop(SSLSHIM_DEFAULT_LOOP, &c->loop_count, &c->loop_window_s);

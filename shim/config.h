@@ -49,7 +49,8 @@ extern struct config config;
 void config_load(struct config *c, const char *(*getenv_fn)(const char *),
                  const char *exe, bool secure);
 
-/* Parsers, exposed for unit tests.  Each returns false on a bad value. */
+/* Parsers, exposed for unit tests.  Each returns false on a bad value.
+ * A size may be 0 (SSLSHIM_MAX_SIZE=0: files are never rotated). */
 bool config_parse_size(const char *s, uint64_t *out);
 bool config_parse_loop(const char *s, unsigned *n, unsigned *secs);
 bool config_exe_matches(const char *list, const char *exe);

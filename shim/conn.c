@@ -267,11 +267,23 @@ static bool failed(const struct conn *c)
     return !conn_app_data(c) || c->fatal_alert || c->error_seen;
 }
 
+/* An SSL that never began a handshake, moved data or met an error (the
+ * unused copies of SSL_dup, objects a pool makes and frees) is no
+ * connection to report: it gets a conn_end only at level io, which also
+ * wrote its conn_new. */
+static bool never_used(const struct conn *c)
+{
+    return c->handshakes == 0 && !conn_app_data(c) && !c->error_seen &&
+           c->alerts_sent == 0 && c->alerts_recv == 0;
+}
+
 static void conn_end(struct conn *c)
 {
     /* A fork child that frees an SSL it inherited ends nothing: the parent
      * still owns that connection and writes its conn_end. */
     if (c->owner_pid != process_pid())
+        return;
+    if (never_used(c) && !level_on(LEVEL_IO))
         return;
     loop_conn_ended(c);
     if (config.mode == MODE_FLIGHT) {
@@ -314,11 +326,12 @@ static void conn_released(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     errno = saved_errno;
 }
 
-/* The first live conn of this process, taken off the list (conns_lock held). */
-static struct conn *take_own_live_locked(void)
+/* The first live conn of this process made before `made_before` (an id),
+ * taken off the list (conns_lock held). */
+static struct conn *take_own_live_locked(uint64_t made_before)
 {
     struct conn *c = live;
-    while (c && c->owner_pid != process_pid())
+    while (c && (c->owner_pid != process_pid() || c->id >= made_before))
         c = c->next;
     if (c)
         unlink_locked(c);
@@ -330,10 +343,12 @@ void conns_end_all(void)
     /* At exit, other threads may still be running: take each conn off the
      * list under the lock, then write outside it.  While its conn_end is
      * written a concurrent SSL_free leaves the conn alone; after, it only
-     * frees it. */
+     * frees it.  Only the connections open when exit began are ended:
+     * threads that go on making new ones would keep this loop going. */
+    uint64_t made_before = atomic_load(&next_id);
     for (;;) {
         pthread_mutex_lock(&conns_lock);
-        struct conn *c = take_own_live_locked();
+        struct conn *c = take_own_live_locked(made_before);
         if (c)
             c->ending_at_exit = true;
         pthread_mutex_unlock(&conns_lock);

@@ -236,13 +236,17 @@ static void record_info(struct conn *c, const SSL *s, int where, int ret)
         on_handshake_done(c, s);
 }
 
-/* The CTX callback OpenSSL itself would call (3.0 and 1.1.1 alike): the
- * state machine's reports (loop, exit, handshake start) go to the one it
- * picked on entry (calls.c notes it as our call begins); alerts and the
- * handshake's end look the CTX's callback up at that moment. */
+/* The CTX callback OpenSSL itself would call (3.0 and 1.1.1 alike).
+ * state_machine() picks one on entry for the handshake's start and its
+ * exit: the one calls.c noted as our call began.  Its read and write
+ * sub-machines pick one each time they are entered, for their loop
+ * reports; alerts and the handshake's end look it up at that moment.  A
+ * servername callback switches the CTX while the ClientHello is processed,
+ * the last message of a read phase, so from the next loop report on the
+ * CTX's callback as it is now is the one the sub-machine picked. */
 static info_cb_fn ctx_info_cb(const struct conn *c, const SSL *s, int where)
 {
-    if (c && c->entry_ctx_known && (where & (SSL_CB_LOOP | SSL_CB_EXIT | SSL_CB_HANDSHAKE_START)))
+    if (c && c->entry_ctx_known && (where & (SSL_CB_EXIT | SSL_CB_HANDSHAKE_START)))
         return c->entry_ctx_info_cb;
     return ossl.SSL_CTX_get_info_callback(ossl.SSL_get_SSL_CTX(s));
 }

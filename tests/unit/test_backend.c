@@ -197,6 +197,7 @@ static void test_config(void)
     uint64_t size;
     CHECK(config_parse_size("1G", &size) && size == 1ull << 30);
     CHECK(config_parse_size("512k", &size) && size == 512u << 10);
+    CHECK(config_parse_size("0", &size) && size == 0);          /* never rotate */
     CHECK(!config_parse_size("-1M", &size) && !config_parse_size("10X", &size));
     unsigned n, s;
     CHECK(config_parse_loop("3/60", &n, &s) && n == 3 && s == 60);
