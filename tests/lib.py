@@ -17,7 +17,9 @@ import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
-SHIM = os.path.join(BUILD, "libsslshim.so")
+# SSLSHIM_TEST_SHIM points the tests at another build of the shim (e.g. an
+# older one, to see a test fail where it should); the fixtures stay these.
+SHIM = os.environ.get("SSLSHIM_TEST_SHIM") or os.path.join(BUILD, "libsslshim.so")
 FIXTURES = os.path.join(BUILD, "tests")
 TIMEOUT = 30
 
