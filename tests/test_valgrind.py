@@ -104,8 +104,10 @@ class Valgrind(ShimTest):
 
     def thread_tool(self, tool, *extra):
         # Valgrind's tools serialize the threads: give the server time.
+        server_env = plain_env()
+        server_env["FIXTURE_IO_TIMEOUT_S"] = "120"      # the client under the tool is slow
         server, port = self.fixture_server("--conns", "0", "--threads", "--timeout", "280",
-                                           env=plain_env())
+                                           env=server_env)
         r, text = self.valgrind(["--tool=" + tool, *extra], [
             fixture("tls_client"), "--port", str(port), "--cafile", certs()["ca.pem"],
             "--threads", "8", "--count", "3", "--timeout", "240"])
