@@ -14,6 +14,7 @@
 #include "loop.h"
 #include "misuse.h"
 #include "openssl.h"
+#include "ownfd.h"
 #include "process.h"
 #include "sink.h"
 #include "stack.h"
@@ -45,7 +46,7 @@ static void say(const char *text)
     char line[300];
     int n = snprintf(line, sizeof line, "sslshim: %s\n", text);
     if (n > 0)
-        (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        ownfd_say(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
 /* Every lock is taken before fork, in the lock order (peers, conns, stack

@@ -45,7 +45,7 @@ static bool keylog_open_locked(void)
         int n = snprintf(msg, sizeof msg, "sslshim: cannot open key log %s: %s\n",
                          config.keylog, strerror(errno));
         if (n > 0)
-            (void)!write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+            ownfd_say(msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
     }
     return false;
 }

@@ -151,6 +151,27 @@ ssize_t ownfd_write(const struct owned_fd *o, const void *buf, size_t len)
     return (ssize_t)done;
 }
 
+void ownfd_say(const char *line, size_t len)
+{
+    struct stat st;
+    struct owned_fd err = OWNFD_NONE;
+    if (fstat(STDERR_FILENO, &st) != 0)
+        return;
+    if (S_ISFIFO(st.st_mode)) {
+        int fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0 || !describe(&err, fd, false)) {
+            if (fd >= 0)
+                close(fd);
+            return;
+        }
+        (void)ownfd_write(&err, line, len);
+        close(fd);
+        return;
+    }
+    if (ownfd_borrow(&err, STDERR_FILENO))
+        (void)ownfd_write(&err, line, len);
+}
+
 int ownfd_open_append(const char *path)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,

@@ -60,6 +60,11 @@ void ownfd_forget(struct owned_fd *o);
  * Returns the bytes written, or -1 with errno. */
 ssize_t ownfd_write(const struct owned_fd *o, const void *buf, size_t len);
 
+/* Write one warning line to the program's stderr the same way: never
+ * blocking (a pipe is opened again as a non-blocking description of our
+ * own for the line), never raising SIGPIPE.  Nothing if stderr is closed. */
+void ownfd_say(const char *line, size_t len);
+
 /* Open a file to append to, for the shim: created mode 0600, no symbolic
  * link followed, non-blocking (a FIFO without a reader fails with ENXIO
  * instead of waiting), and refused (EPERM) when it is a regular file

@@ -104,7 +104,7 @@ static void warn_once(enum warning kind, const char *what, int err)
     int n = snprintf(msg, sizeof msg, "sslshim: %s %s: %s (the program is not affected; "
                      "lost lines are counted)\n", what, sink.path, strerror(err));
     if (n > 0)
-        (void)!write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+        ownfd_say(msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
 }
 
 /* ---- opening ------------------------------------------------------------- */

@@ -338,6 +338,37 @@ class BlockingSinks(NeverHarm):
         finally:
             os.close(reader)
 
+    def test_stderr_pipe_nobody_reads(self):
+        # SSLSHIM_LOG=stderr into a pipe whose reader holds it open and stops
+        # reading (a supervisor that hangs): the program must not wait for it.
+        cmd = [fixture("tls_client"), "--port", str(self.port), "--cafile", certs()["ca.pem"],
+               "--count", "300"]
+        plain = self.bounded(cmd, plain_env(), 120, stderr=subprocess.DEVNULL)
+        rfd, wfd = os.pipe()
+        try:
+            env = self.env(SSLSHIM_LEVEL="io")
+            env["SSLSHIM_LOG"] = "stderr"
+            shimmed = self.bounded(cmd, env, 60, "tls_client, stderr a stalled pipe",
+                                   stderr=wfd)
+            self.assertEqual(shimmed.returncode, plain.returncode)
+            self.assertEqual(shimmed.stdout, plain.stdout)
+            os.set_blocking(rfd, False)
+            got = b""
+            while True:
+                try:
+                    chunk = os.read(rfd, 65536)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    break
+                got += chunk
+            self.assertGreaterEqual(len(got), 32 * 1024, "the pipe never filled up")
+            for line in got.split(b"\n")[:-1]:              # whole lines, never a fragment
+                self.assertTrue(line.startswith((b"sslshim[", b"sslshim: ")), line[:200])
+        finally:
+            os.close(rfd)
+            os.close(wfd)
+
     def test_syslog_socket_nobody_reads(self):
         path = os.path.join(self.logdir, "log.sock")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
