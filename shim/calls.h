@@ -153,6 +153,10 @@ call_begin(struct call *call, struct ossl_api *api, SSL *s, const char *fn, uint
     struct conn *c = s && api->ssl_idx >= 0 ? conn_lookup(api, s, true) : NULL;
     if (__builtin_expect(!c && s != NULL, 0))
         c = call_attach(s);            /* an SSL made where we could not see it */
+    if (__builtin_expect(c && conn_ending(c), 0)) {
+        ossl_current = call->saved_api;   /* the process is exiting: leave it alone */
+        return false;
+    }
     thread_call.depth = 1;
     thread_call.fn = fn;
     thread_call.caller = caller;
@@ -192,7 +196,7 @@ io_begin(int family, const SSL *s, size_t num, const char *fn, uintptr_t caller)
     if (ce->ssl != s || ce->gen != __atomic_load_n(&conn_generation, __ATOMIC_ACQUIRE))
         return NULL;
     struct conn *c = ce->conn;
-    if (c->msg_cb_ours || __atomic_load_n(&c->active_tid, __ATOMIC_RELAXED) != 0)
+    if (c->msg_cb_ours || __atomic_load_n(&c->active_tid, __ATOMIC_ACQUIRE) != 0)
         return NULL;
     __atomic_store_n(&c->active_tid, t->tid, __ATOMIC_RELAXED);
     c->active_fn = fn;
@@ -221,13 +225,15 @@ static inline void count_data(struct conn *c, size_t bytes, char dir)
 /* Out of line: a data call on the fast path that failed or would block. */
 void io_end_slow(struct ossl_api *api, struct conn *c, int ret);
 
+/* The conn is let go (active_tid cleared, a release) only after its
+ * counters are updated: a thread that then takes it sees them. */
 static inline void io_end(struct ossl_api *api, struct conn *c, int ret, size_t bytes, char dir)
 {
-    __atomic_store_n(&c->active_tid, 0, __ATOMIC_RELAXED);
     if (__builtin_expect(ret > 0, 1))
         count_data(c, bytes, dir);
     else
         io_end_slow(api, c, ret);
+    __atomic_store_n(&c->active_tid, 0, __ATOMIC_RELEASE);
     thread_call.depth = 0;            /* fn and caller mean nothing at depth 0 */
 }
 
@@ -238,7 +244,6 @@ static inline void call_end(struct call *call, int ret, size_t bytes, char dir, 
     struct conn *c = call->conn;
     if (c) {
         c->entry_ctx_known = false;
-        misuse_leave(c);
         if (bytes) {
             c->app_data = true;
             count_data(c, bytes, dir);
@@ -249,6 +254,8 @@ static inline void call_end(struct call *call, int ret, size_t bytes, char dir, 
     if (__builtin_expect(ret <= 0 || config.level >= LEVEL_IO ||
                          (c && bytes && c->msg_cb_ours && c->handshake_ok), 0))
         call_end_slow(call, ret, bytes, dir, buf);
+    if (c)
+        misuse_leave(c);              /* after every change to c (a release) */
     thread_call.depth = 0;
     thread_call.fn = NULL;
     thread_call.outer = NULL;

@@ -28,13 +28,6 @@ static atomic_uint_fast64_t next_id = 1;
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conn *live;          /* every conn not yet ended */
 
-int64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
 static void conn_released(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
                           long argl, void *argp);
 OSSL_TRAMPOLINES(conn_released, (void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
@@ -255,7 +248,7 @@ enum release { RELEASE_END, RELEASE_FREE, RELEASE_LEAVE };
 static enum release unlink_for_release(struct conn *c)
 {
     pthread_mutex_lock(&conns_lock);
-    enum release r = c->ending_at_exit ? RELEASE_LEAVE : c->ended ? RELEASE_FREE : RELEASE_END;
+    enum release r = conn_ending(c) ? RELEASE_LEAVE : c->ended ? RELEASE_FREE : RELEASE_END;
     if (r == RELEASE_END)
         unlink_locked(c);
     pthread_mutex_unlock(&conns_lock);
@@ -326,15 +319,39 @@ static void conn_released(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     errno = saved_errno;
 }
 
-/* The first live conn of this process made before `made_before` (an id),
- * taken off the list (conns_lock held). */
-static struct conn *take_own_live_locked(uint64_t made_before)
+/* Claim c for writing its conn_end at exit (conns_lock held): made by this
+ * process before exit began, and no other thread inside a call on it (its
+ * fields are changing: it is left as it is, without a conn_end).  The
+ * exiting thread then holds c as if it were in a call on it; other
+ * threads' calls and callbacks see conn_ending() and leave c alone.
+ * *claimed: active_tid was taken and must be given back. */
+static bool claim_at_exit_locked(struct conn *c, uint64_t made_before, bool *claimed)
+{
+    pid_t me = shim_tid(), none = 0;
+    *claimed = false;
+    if (c->owner_pid != process_pid() || c->id >= made_before)
+        return false;
+    if (__atomic_load_n(&c->active_tid, __ATOMIC_ACQUIRE) == me)
+        return true;                  /* exit from inside a call on it */
+    __atomic_store_n(&c->ending_at_exit, true, __ATOMIC_RELEASE);
+    *claimed = __atomic_compare_exchange_n(&c->active_tid, &none, me, false, __ATOMIC_ACQ_REL,
+                                           __ATOMIC_ACQUIRE);
+    if (!*claimed)
+        __atomic_store_n(&c->ending_at_exit, false, __ATOMIC_RELEASE);
+    return *claimed;
+}
+
+/* The first live conn conns_end_all may end, claimed and taken off the
+ * list (conns_lock held). */
+static struct conn *take_own_live_locked(uint64_t made_before, bool *claimed)
 {
     struct conn *c = live;
-    while (c && (c->owner_pid != process_pid() || c->id >= made_before))
+    while (c && !claim_at_exit_locked(c, made_before, claimed))
         c = c->next;
-    if (c)
+    if (c) {
+        __atomic_store_n(&c->ending_at_exit, true, __ATOMIC_RELEASE);
         unlink_locked(c);
+    }
     return c;
 }
 
@@ -347,16 +364,17 @@ void conns_end_all(void)
      * threads that go on making new ones would keep this loop going. */
     uint64_t made_before = atomic_load(&next_id);
     for (;;) {
+        bool claimed;
         pthread_mutex_lock(&conns_lock);
-        struct conn *c = take_own_live_locked(made_before);
-        if (c)
-            c->ending_at_exit = true;
+        struct conn *c = take_own_live_locked(made_before, &claimed);
         pthread_mutex_unlock(&conns_lock);
         if (!c)
             break;
         conn_end(c);
         pthread_mutex_lock(&conns_lock);
-        c->ending_at_exit = false;
+        if (claimed)
+            __atomic_store_n(&c->active_tid, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&c->ending_at_exit, false, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&conns_lock);
     }
 }

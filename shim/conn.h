@@ -13,6 +13,7 @@
 #ifndef SHIM_CONN_H
 #define SHIM_CONN_H
 
+#include "clock.h"
 #include "event.h"
 #include "openssl.h"
 
@@ -93,6 +94,13 @@ struct conn {
     struct conn *prev, *next;      /* the live list, under the conns lock */
 };
 
+/* Whether the exiting thread is writing c's conn_end (conns_end_all): calls
+ * and callbacks on c then pass through and leave it alone. */
+static inline bool conn_ending(const struct conn *c)
+{
+    return __atomic_load_n(&c->ending_at_exit, __ATOMIC_ACQUIRE);
+}
+
 /* Whether application data moved on c, by any path. */
 static inline bool conn_app_data(const struct conn *c)
 {
@@ -131,6 +139,5 @@ void conns_atfork_prepare(void);
 void conns_atfork_parent(void);
 void conns_atfork_child(void);
 
-int64_t now_ns(void);              /* CLOCK_MONOTONIC */
 
 #endif

@@ -41,12 +41,17 @@ __attribute__((constructor)) static void shim_load(void)
     config_load(&config, env, program_invocation_short_name, getauxval(AT_SECURE) != 0);
 }
 
-static void say(const char *text)
+/* A bad setting gets a line of its own; trouble at run time gets the
+ * process's one warning (ownfd_say_once). */
+static void say(const char *text, bool trouble)
 {
     char line[300];
     int n = snprintf(line, sizeof line, "sslshim: %s\n", text);
-    if (n > 0)
-        ownfd_say(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    size_t len = n <= 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+    if (trouble)
+        ownfd_say_once(line, len);
+    else if (len)
+        ownfd_say(line, len);
 }
 
 /* Every lock is taken before fork, in the lock order (peers, conns, stack
@@ -96,7 +101,7 @@ static void activate_process(void)
     int saved_errno = errno;
     if (!config.disabled) {
         for (unsigned i = 0; i < config.n_warnings; i++)
-            say(config.warnings[i]);
+            say(config.warnings[i], false);
         process_gather();
         valgrind_init();
         shim_pid = getpid();
@@ -114,14 +119,14 @@ static void activate_family(int family)
     bool found = ossl_resolve(family);
     ossl_current = &ossl_libs[family];
     if (!found) {
-        say("cannot find the program's libssl; passing calls through unrecorded");
+        say("cannot find the program's libssl; passing calls through unrecorded", true);
     } else if (!config.disabled) {
         if (conn_init() && keylog_init()) {
             ossl.on = true;
             ossl.fast_io = config.level < LEVEL_IO && !valgrind_active;
         }
         else
-            say("OpenSSL refused an ex_data index; passing calls through unrecorded");
+            say("OpenSSL refused an ex_data index; passing calls through unrecorded", true);
     }
     family_found[family] = found;
     ossl_current = saved;
@@ -157,5 +162,9 @@ __attribute__((destructor)) static void shim_unload(void)
     int saved_errno = errno;
     for (int f = 0; f < OSSL_FAMILIES; f++)
         end_family(&ossl_libs[f]);
+    if (ossl_libs[OSSL_FAMILY_3].on || ossl_libs[OSSL_FAMILY_1_1].on) {
+        sink_finish();            /* a line cut short: completed, or taken back */
+        keylog_finish();
+    }
     errno = saved_errno;
 }

@@ -33,7 +33,7 @@ bool keylog_init(void)
 static bool keylog_open_locked(void)
 {
     struct stat st;
-    if (ownfd_check(&keylog_out, &st))
+    if (ownfd_state(&keylog_out, &st) != OWNFD_GONE)
         return true;
     ownfd_forget(&keylog_out);               /* never opened, or the program's now */
     int fd = ownfd_open_append(config.keylog);
@@ -45,7 +45,7 @@ static bool keylog_open_locked(void)
         int n = snprintf(msg, sizeof msg, "sslshim: cannot open key log %s: %s\n",
                          config.keylog, strerror(errno));
         if (n > 0)
-            ownfd_say(msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+            ownfd_say_once(msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
     }
     return false;
 }
@@ -77,7 +77,7 @@ static void shim_keylog(const SSL *s, const char *line)
     size_t n = keylog_format(buf, sizeof buf, line);
     pthread_mutex_lock(&keylog_lock);
     if (n && keylog_open_locked())
-        (void)ownfd_write(&keylog_out, buf, n);
+        (void)ownfd_write_line(&keylog_out, buf, n);
     pthread_mutex_unlock(&keylog_lock);
     errno = saved_errno;
     keylog_cb_fn prog = keylog_program_cb(ossl.SSL_get_SSL_CTX(s));
@@ -85,9 +85,20 @@ static void shim_keylog(const SSL *s, const char *line)
         prog(s, line);
 }
 
+void keylog_finish(void)
+{
+    pthread_mutex_lock(&keylog_lock);
+    ownfd_finish(&keylog_out);
+    pthread_mutex_unlock(&keylog_lock);
+}
+
 void keylog_atfork_prepare(void) { pthread_mutex_lock(&keylog_lock); }
 void keylog_atfork_parent(void) { pthread_mutex_unlock(&keylog_lock); }
-void keylog_atfork_child(void) { pthread_mutex_unlock(&keylog_lock); }
+void keylog_atfork_child(void)
+{
+    pthread_mutex_unlock(&keylog_lock);
+    ownfd_release_copy(&keylog_out);   /* the child opens its own; a cut line is the parent's */
+}
 
 OSSL_TRAMPOLINES(shim_keylog, (const SSL *s, const char *line), (s, line))
 #define shim_keylog_cb OSSL_FAMILY_FN(shim_keylog)

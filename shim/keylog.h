@@ -20,6 +20,9 @@ void keylog_attach(SSL_CTX *ctx);              /* make sure ours is installed */
 void keylog_program_sets(SSL_CTX *ctx, keylog_cb_fn cb);   /* the program's setter */
 keylog_cb_fn keylog_program_cb(SSL_CTX *ctx);
 
+/* At exit: a key log line cut short is completed or taken back. */
+void keylog_finish(void);
+
 /* fork() handlers: the key log's lock is a leaf, taken last. */
 void keylog_atfork_prepare(void);
 void keylog_atfork_parent(void);

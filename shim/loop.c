@@ -1,6 +1,7 @@
 /* loop.c — detecting reconnect and renegotiation loops. */
 #include "loop.h"
 
+#include "clock.h"
 #include "conn.h"
 #include "record.h"
 #include "sslshim.h"
@@ -24,12 +25,7 @@ struct peer {
 static pthread_mutex_t peers_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct peer peers[PEERS_MAX];
 
-static int64_t wall_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
+static int64_t wall_ns(void) { return clock_wall_ns(); }
 
 bool loop_window_add(struct loop_window *w, int64_t now, int64_t now_wall, bool failed,
                      unsigned n, unsigned window_s, unsigned *count, unsigned *n_failed,
@@ -93,8 +89,7 @@ static struct peer *peer_slot(const char *key, int64_t now)
 static void format_wall(char *out, size_t size, int64_t ns)
 {
     struct tm tm;
-    time_t secs = (time_t)(ns / 1000000000);
-    gmtime_r(&secs, &tm);
+    clock_utc((time_t)(ns / 1000000000), &tm);
     size_t n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out + n, size - n, ".%06ldZ", (long)(ns % 1000000000 / 1000));
 }

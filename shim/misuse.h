@@ -18,7 +18,7 @@ void misuse_seen(struct conn *c, const char *fn, pid_t me, pid_t other);
 /* On entering a call on c: a plain load and a store, no lock. */
 static inline void misuse_enter(struct conn *c, const char *fn, pid_t me)
 {
-    pid_t other = __atomic_load_n(&c->active_tid, __ATOMIC_RELAXED);
+    pid_t other = __atomic_load_n(&c->active_tid, __ATOMIC_ACQUIRE);
     if (__builtin_expect(c->owner_pid != shim_pid || (other != 0 && other != me), 0))
         misuse_seen(c, fn, me, other);
     __atomic_store_n(&c->active_tid, me, __ATOMIC_RELAXED);
@@ -27,7 +27,7 @@ static inline void misuse_enter(struct conn *c, const char *fn, pid_t me)
 
 static inline void misuse_leave(struct conn *c)
 {
-    __atomic_store_n(&c->active_tid, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->active_tid, 0, __ATOMIC_RELEASE);
 }
 
 #endif

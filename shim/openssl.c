@@ -142,6 +142,10 @@ static void *libssl_handle(int family)
         if (!h)
             h = find_loaded_libssl(NULL);
     }
+    /* dlopen itself failing (out of memory) must not leave the program
+     * without its functions: the global scope after us still has them. */
+    if (!h && find_ssl_new(RTLD_NEXT, version))
+        h = RTLD_NEXT;
     return h;
 }
 

@@ -7,6 +7,8 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -73,20 +75,46 @@ bool ownfd_adopt(struct owned_fd *o, int fd)
 
 bool ownfd_borrow(struct owned_fd *o, int fd) { return describe(o, fd, true); }
 
-bool ownfd_check(const struct owned_fd *o, struct stat *st)
+enum ownfd_state ownfd_state(const struct owned_fd *o, struct stat *st)
 {
-    return o->fd >= 0 && fstat(o->fd, st) == 0 && st->st_dev == o->dev && st->st_ino == o->ino;
+    if (o->fd < 0)
+        return OWNFD_GONE;
+    if (fstat(o->fd, st) != 0)
+        return errno == EBADF ? OWNFD_GONE : OWNFD_UNSURE;
+    return st->st_dev == o->dev && st->st_ino == o->ino ? OWNFD_OURS : OWNFD_GONE;
 }
 
 void ownfd_release(struct owned_fd *o)
 {
     struct stat st;
-    if (!o->borrowed && ownfd_check(o, &st))
+    if (!o->borrowed && ownfd_state(o, &st) != OWNFD_GONE)
         close(o->fd);
-    o->fd = -1;
+    ownfd_forget(o);
 }
 
-void ownfd_forget(struct owned_fd *o) { o->fd = -1; }
+static void drop_rest(struct owned_fd *o)
+{
+    if (o->rest_on_heap)
+        free(o->rest);
+    o->rest = NULL;
+    o->rest_len = 0;
+    o->frag_len = 0;
+    o->rest_on_heap = false;
+}
+
+void ownfd_release_copy(struct owned_fd *o)
+{
+    struct stat st;
+    if (!o->borrowed && ownfd_state(o, &st) != OWNFD_GONE)
+        close(o->fd);
+    ownfd_forget(o);
+}
+
+void ownfd_forget(struct owned_fd *o)
+{
+    drop_rest(o);                   /* it belonged to what the number named */
+    o->fd = -1;
+}
 
 /* write(2) to a pipe whose reader has gone raises SIGPIPE in the writing
  * thread: hold it back, and take the one our write caused (unless one was
@@ -151,6 +179,86 @@ ssize_t ownfd_write(const struct owned_fd *o, const void *buf, size_t len)
     return (ssize_t)done;
 }
 
+/* A file that ends with exactly our `written` bytes is cut back to before
+ * them. */
+static bool take_back(const struct owned_fd *o, size_t written)
+{
+    struct stat st;
+    if (o->kind != OWNFD_FILE)
+        return false;
+    off_t end = lseek(o->fd, 0, SEEK_CUR);
+    if (end < (off_t)written || fstat(o->fd, &st) != 0 || st.st_size != end)
+        return false;
+    int r;
+    while ((r = ftruncate(o->fd, end - (off_t)written)) != 0 && errno == EINTR) {
+    }
+    return r == 0;
+}
+
+static void keep_rest(struct owned_fd *o, const char *rest, size_t len)
+{
+    o->rest = len <= sizeof o->rest_inline ? o->rest_inline : malloc(len);
+    o->rest_on_heap = o->rest && o->rest != o->rest_inline;
+    if (o->rest) {
+        memcpy(o->rest, rest, len);
+        o->rest_len = len;
+    } else {                        /* no memory: at least end the fragment */
+        o->rest = o->rest_inline;
+        o->rest[0] = '\n';
+        o->rest_len = 1;
+    }
+}
+
+/* The kept rest of the last line first; false (errno set) if it still
+ * does not fit. */
+static bool write_rest(struct owned_fd *o)
+{
+    if (!o->rest_len)
+        return true;
+    ssize_t n = ownfd_write(o, o->rest, o->rest_len);
+    if (n <= 0)
+        return false;
+    if ((size_t)n < o->rest_len) {
+        memmove(o->rest, o->rest + n, o->rest_len - (size_t)n);
+        o->rest_len -= (size_t)n;
+        o->frag_len += (size_t)n;
+        return false;
+    }
+    drop_rest(o);
+    return true;
+}
+
+size_t ownfd_write_line(struct owned_fd *o, const void *line, size_t len)
+{
+    if (!write_rest(o))
+        return 0;
+    ssize_t n = ownfd_write(o, line, len);
+    if (n == (ssize_t)len)
+        return len;
+    if (n <= 0)
+        return 0;
+    int err = errno;                /* why the rest did not go */
+    if (take_back(o, (size_t)n)) {
+        errno = err;
+        return 0;
+    }
+    keep_rest(o, (const char *)line + n, len - (size_t)n);
+    o->frag_len = (size_t)n;
+    return len;
+}
+
+#define FINISH_TRIES 3
+
+void ownfd_finish(struct owned_fd *o)
+{
+    for (int i = 0; i < FINISH_TRIES && o->rest_len && o->fd >= 0; i++) {
+        if (write_rest(o) || take_back(o, o->frag_len)) {
+            drop_rest(o);
+            return;
+        }
+    }
+}
+
 void ownfd_say(const char *line, size_t len)
 {
     struct stat st;
@@ -170,6 +278,13 @@ void ownfd_say(const char *line, size_t len)
     }
     if (ownfd_borrow(&err, STDERR_FILENO))
         (void)ownfd_write(&err, line, len);
+}
+
+void ownfd_say_once(const char *line, size_t len)
+{
+    static bool said;
+    if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
+        ownfd_say(line, len);
 }
 
 int ownfd_open_append(const char *path)

@@ -29,6 +29,11 @@ struct owned_fd {
     enum ownfd_kind kind;
     dev_t dev;
     ino_t ino;
+    char *rest;                 /* the unwritten end of a line cut short */
+    size_t rest_len;
+    size_t frag_len;            /* ...and how much of it the target has */
+    bool rest_on_heap;
+    char rest_inline[1024];     /* rest, when it fits: no allocation on a failure path */
 };
 
 #define OWNFD_NONE { .fd = -1 }
@@ -45,11 +50,21 @@ bool ownfd_adopt(struct owned_fd *o, int fd);
 /* Use one of the program's descriptors (stderr) without owning it. */
 bool ownfd_borrow(struct owned_fd *o, int fd);
 
-/* Whether o still names the object it was opened on; *st is its fstat. */
-bool ownfd_check(const struct owned_fd *o, struct stat *st);
+/* What o's number names now.  OURS: the object it was opened on (*st is its
+ * fstat).  GONE: nothing, or another object: the number is the program's.
+ * UNSURE: fstat failed for another reason (EIO, ENOMEM): the descriptor is
+ * open and most likely still ours; *st is not filled. */
+enum ownfd_state { OWNFD_OURS, OWNFD_GONE, OWNFD_UNSURE };
+enum ownfd_state ownfd_state(const struct owned_fd *o, struct stat *st);
 
-/* Close o if it is still ours, forget it either way. */
+/* Close o unless its number is surely something else now; forget it
+ * either way. */
 void ownfd_release(struct owned_fd *o);
+
+/* In a fork child: close the child's copy of the parent's descriptor
+ * unless its number is surely something else now; the rest of a cut line
+ * is the parent's to write. */
+void ownfd_release_copy(struct owned_fd *o);
 
 /* Forget o without closing: its number belongs to the program now. */
 void ownfd_forget(struct owned_fd *o);
@@ -60,10 +75,28 @@ void ownfd_forget(struct owned_fd *o);
  * Returns the bytes written, or -1 with errno. */
 ssize_t ownfd_write(const struct owned_fd *o, const void *buf, size_t len);
 
+/* Write one whole line.  A line cut short (a full disk) is taken back out
+ * of a file that ends with it; where that cannot be done (a pipe's reader
+ * has the bytes, an append-only file, another writer came after it) the
+ * rest is kept and written before the next line, so no line is ever glued
+ * onto a fragment.  Returns the line's bytes when it went out, or will
+ * (its rest is kept); 0 when it was not written at all (errno set). */
+size_t ownfd_write_line(struct owned_fd *o, const void *line, size_t len);
+
+/* Before the shim lets go of o (exit, rotation): the rest of a line cut
+ * short is written, or else the fragment taken back out of the file. */
+void ownfd_finish(struct owned_fd *o);
+
 /* Write one warning line to the program's stderr the same way: never
  * blocking (a pipe is opened again as a non-blocking description of our
  * own for the line), never raising SIGPIPE.  Nothing if stderr is closed. */
 void ownfd_say(const char *line, size_t len);
+
+/* The same, for what goes wrong while the shim runs (it cannot write its
+ * log or key log, cannot find libssl): only the process's first such line
+ * is written (DESIGN rule 3: one warning at most); the rest is counted in
+ * `dropped` events. */
+void ownfd_say_once(const char *line, size_t len);
 
 /* Open a file to append to, for the shim: created mode 0600, no symbolic
  * link followed, non-blocking (a FIFO without a reader fails with ENXIO

@@ -10,6 +10,7 @@
  * again. */
 #include "sink.h"
 
+#include "clock.h"
 #include "config.h"
 #include "ownfd.h"
 #include "process.h"
@@ -41,7 +42,6 @@ static struct {
     bool need_process;          /* the current file has no process line yet */
     uint64_t seq;
     uint64_t size;              /* bytes in the current file, all writers' */
-    bool torn;                  /* a line was cut short: end it before the next */
     rlim_t size_limit;          /* RLIMIT_FSIZE, read at most once a second */
     time_t size_limit_read_at;
     uint64_t dropped;
@@ -94,7 +94,8 @@ bool sink_expand_path(char *out, size_t size, const char *tmpl, pid_t pid,
     return true;
 }
 
-/* One line on stderr per cause, for the life of the process. */
+/* One line on stderr, for the first cause, for the life of the process
+ * (ownfd_say_once); every cause is still counted in `dropped`. */
 static void warn_once(enum warning kind, const char *what, int err)
 {
     if (sink.warned[kind])
@@ -104,7 +105,7 @@ static void warn_once(enum warning kind, const char *what, int err)
     int n = snprintf(msg, sizeof msg, "sslshim: %s %s: %s (the program is not affected; "
                      "lost lines are counted)\n", what, sink.path, strerror(err));
     if (n > 0)
-        ownfd_say(msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+        ownfd_say_once(msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
 }
 
 /* ---- opening ------------------------------------------------------------- */
@@ -151,9 +152,8 @@ static bool default_dir_is_safe(const char *path)
 static bool expand_log_path(void)
 {
     char start[32];
-    time_t now = time(NULL);
     struct tm tm;
-    gmtime_r(&now, &tm);
+    clock_utc(time(NULL), &tm);
     strftime(start, sizeof start, "%Y%m%dT%H%M%SZ", &tm);
     if (!sink_expand_path(sink.path, sizeof sink.path, config.log_template, process_pid(),
                           process_host(), process_exe_name(), start, geteuid()))
@@ -210,9 +210,14 @@ static bool log_usable_locked(void)
     struct stat st;
     if (sink.out.fd < 0 || sink.pid != process_pid())
         return false;
-    if (!ownfd_check(&sink.out, &st)) {
+    switch (ownfd_state(&sink.out, &st)) {
+    case OWNFD_GONE:
         ownfd_forget(&sink.out);      /* the program's now: never touched again */
         return false;
+    case OWNFD_UNSURE:
+        return true;                  /* size as we counted it */
+    case OWNFD_OURS:
+        break;
     }
     if (config.sink != SINK_FILE)
         return true;
@@ -220,7 +225,11 @@ static bool log_usable_locked(void)
     return st.st_nlink != 0;
 }
 
-static void close_log(void) { ownfd_release(&sink.out); }
+static void close_log(void)
+{
+    ownfd_finish(&sink.out);
+    ownfd_release(&sink.out);
+}
 
 /* stderr is the program's.  When it is a pipe, a stalled reader would
  * block every write to it: the shim opens the same pipe again for itself
@@ -287,7 +296,7 @@ static void format_ts(char *out, size_t size, const struct timespec *t)
     static size_t cached_len;
     if (t->tv_sec != cached_sec) {
         struct tm tm;
-        gmtime_r(&t->tv_sec, &tm);
+        clock_utc(t->tv_sec, &tm);
         cached_len = strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
         cached_sec = t->tv_sec;
     }
@@ -458,7 +467,7 @@ static const char *finish_line(struct ev *e, const struct stamp *st, size_t *len
 static void next_stamp_locked(struct stamp *st)
 {
     st->seq = ++sink.seq;
-    clock_gettime(CLOCK_REALTIME, &st->ts);
+    clock_wall(&st->ts);
     st->tid = shim_tid();
 }
 
@@ -495,31 +504,6 @@ static bool within_size_limit_locked(size_t len)
     return limit == RLIM_INFINITY || sink.size + len <= (uint64_t)limit;
 }
 
-/* Part of a line went out and the rest could not.  A file that ends with
- * exactly our fragment is cut back to before it; anything else (a pipe's
- * reader has the bytes) gets the fragment ended with a newline before the
- * next line, so that line at least is whole. */
-static void take_back_locked(size_t written)
-{
-    struct stat st;
-    if (sink.out.kind == OWNFD_FILE) {
-        off_t end = lseek(sink.out.fd, 0, SEEK_CUR);
-        if (end >= (off_t)written && fstat(sink.out.fd, &st) == 0 && st.st_size == end &&
-            ftruncate(sink.out.fd, end - (off_t)written) == 0)
-            return;
-    }
-    sink.torn = true;
-}
-
-static bool end_torn_line_locked(void)
-{
-    if (ownfd_write(&sink.out, "\n", 1) != 1)
-        return false;
-    sink.torn = false;
-    sink.size++;
-    return true;
-}
-
 static void count_failed_write(int err)
 {
     if (err == ENOSPC || err == EDQUOT) {
@@ -544,22 +528,15 @@ static bool write_raw_locked(const char *line, size_t len)
 {
     /* syslog: one datagram, without the newline */
     size_t want = config.sink == SINK_SYSLOG ? len - 1 : len;
-    if (config.sink == SINK_FILE && !within_size_limit_locked(len + sink.torn)) {
+    if (config.sink == SINK_FILE && !within_size_limit_locked(len + sink.out.rest_len)) {
         count_failed_write(EFBIG);
         return false;
     }
-    if (sink.torn && !end_torn_line_locked()) {
-        count_failed_write(errno);
-        return false;
-    }
-    ssize_t w = ownfd_write(&sink.out, line, want);
-    if (w == (ssize_t)want) {
+    if (ownfd_write_line(&sink.out, line, want) == want) {
         sink.size += len;
         return true;
     }
-    int err = w < 0 ? errno : ENOSPC;
-    if (w > 0)
-        take_back_locked((size_t)w);
+    int err = errno ? errno : ENOSPC;
     count_failed_write(err);
     /* The reader went away (a FIFO's, the syslog daemon restarted): open
      * again, at most once a second, rather than write into nothing. */
@@ -714,6 +691,14 @@ void sink_lost(const char *reason)
     pthread_mutex_unlock(&sink.lock);
 }
 
+void sink_finish(void)
+{
+    pthread_mutex_lock(&sink.lock);
+    if (sink.pid == process_pid())
+        ownfd_finish(&sink.out);
+    pthread_mutex_unlock(&sink.lock);
+}
+
 void sink_atfork_prepare(void) { pthread_mutex_lock(&sink.lock); }
 void sink_atfork_parent(void) { pthread_mutex_unlock(&sink.lock); }
 
@@ -723,7 +708,7 @@ void sink_atfork_child(void)
      * child's own file on its first line instead, and every sink starts the
      * child's lines with its own process line (ensure_open_locked sees the
      * pid change). */
-    ownfd_release(&sink.out);
+    ownfd_release_copy(&sink.out);
     sink.dropped = 0;
     sink.retry_open_at = 0;
     cached_tid = 0;

@@ -49,6 +49,9 @@ void sink_lost(const char *reason);
 bool sink_expand_path(char *out, size_t size, const char *tmpl, pid_t pid,
                       const char *host, const char *exe, const char *start, uid_t uid);
 
+/* At exit: a line cut short is completed or taken back (ownfd_finish). */
+void sink_finish(void);
+
 /* fork() handlers (registered with pthread_atfork by init.c). */
 void sink_atfork_prepare(void);
 void sink_atfork_parent(void);

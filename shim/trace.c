@@ -255,7 +255,7 @@ static void trace_info(const SSL *s, int where, int ret)
 {
     int saved_errno = errno;
     struct conn *c = conn_of(s);
-    if (c && shim_on)
+    if (c && shim_on && !conn_ending(c))
         record_info(c, s, where, ret);
     errno = saved_errno;
 
@@ -392,7 +392,7 @@ static void trace_msg(int write_p, int version, int content_type, const void *bu
 {
     int saved_errno = errno;
     struct conn *c = conn_of(s);
-    if (c && shim_on) {
+    if (c && shim_on && !conn_ending(c)) {
         if (content_type == SSL3_RT_HEADER || content_type == SSL3_RT_INNER_CONTENT_TYPE)
             count_record(c, write_p, content_type, buf, len);
         else if (content_type == SSL3_RT_HANDSHAKE && len > 0)
