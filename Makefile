@@ -137,3 +137,61 @@ check-static:
 	@echo "static checks clean"
 
 -include $(SHIM_OBJS:.o=.d)
+
+# `make check-faults` (tests/faults/README.md): the shim's own system calls and
+# allocations fail at random, through GNU ld's --wrap over the same shim
+# objects as libsslshim.so plus tests/faults/faults.c; the programs must not
+# notice.  The wrapped names are the F(name, class) lines of faults.c.
+FAULTS_DIR  := $(B)/faults
+FAULT_FNS   := $(shell sed -n 's/^ *F(\([a-z0-9_]*\), *[a-z]*).*/\1/p' tests/faults/faults.c)
+FAULT_SHIM  := $(FAULTS_DIR)/libsslshim-faults.so
+faults_comma := ,
+.PHONY: faults check-faults
+$(FAULTS_DIR)/faults.o: tests/faults/faults.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden -c -o $@ $<
+
+$(FAULT_SHIM): $(SHIM_OBJS) $(FAULTS_DIR)/faults.o shim/exports.map tests/faults/faults.c
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -o $@ $(SHIM_OBJS) $(FAULTS_DIR)/faults.o \
+	    -Wl,--version-script=shim/exports.map -Wl,-z,now -Wl,-z,relro -Wl,--no-undefined \
+	    $(addprefix -Wl$(faults_comma)--wrap=,$(FAULT_FNS)) -ldl -lpthread
+
+$(FAULTS_DIR)/errno_probe: tests/faults/errno_probe.c tests/fixtures/common.c tests/fixtures/common.h
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(FIX_CFLAGS) -Itests/fixtures -o $@ $< tests/fixtures/common.c -lssl -lcrypto -lpthread
+
+faults: $(FAULT_SHIM) $(FAULTS_DIR)/errno_probe
+
+FAULTS_FIXTURES := $(addprefix $(B)/tests/,tls_client tls_server \
+                   $(notdir $(basename $(wildcard tests/fixtures/harm_fork.c tests/fixtures/harm_exit_race.c))))
+check-faults: all faults $(FAULTS_FIXTURES)
+	$(Q)python3 tests/check_faults.py $(FAULTS_ARGS)
+
+# `make check-tsan` (tests/tsan/README.md): the shim and the threaded fixtures
+# built with ThreadSanitizer into build/tsan; the TSan shim is preloaded into
+# the TSan-built programs (the runtime comes from the executable, so the
+# shim is linked without --no-undefined).
+TSAN_DIR      := $(B)/tsan
+TSAN_CC       ?= clang
+TSAN_FLAGS    := -O1 -g -fsanitize=thread -Wno-unknown-warning-option
+TSAN_OBJS     := $(SHIM_SRCS:shim/%.c=$(TSAN_DIR)/shim/%.o)
+TSAN_FIXTURES := $(addprefix $(TSAN_DIR)/tests/,tls_client tls_server \
+                 $(notdir $(basename $(wildcard tests/fixtures/harm_exit_race.c))))
+.PHONY: tsan check-tsan
+$(TSAN_DIR)/bin/llvm-symbolizer: tests/tsan/symbolizer.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) -O2 -static -o $@ $<
+
+tsan: $(TSAN_DIR)/bin/llvm-symbolizer
+	$(Q)$(MAKE) --no-print-directory -s B=$(TSAN_DIR) CC=$(TSAN_CC) CFLAGS="$(TSAN_FLAGS)" \
+	    $(TSAN_OBJS) $(TSAN_FIXTURES)
+	@$(if $(Q),echo "  LD      $(TSAN_DIR)/libsslshim.so")
+	$(Q)$(TSAN_CC) -fsanitize=thread -shared -o $(TSAN_DIR)/libsslshim.so $(TSAN_OBJS) \
+	    -Wl,--version-script=shim/exports.map -Wl,-z,now -Wl,-z,relro -ldl -lpthread
+
+check-tsan: tsan
+	$(Q)python3 tests/check_tsan.py $(TSAN_ARGS)

@@ -7,3 +7,5 @@ apt-get install -y -qq --no-install-recommends \
     build-essential g++ libssl-dev openssl libunwind-dev valgrind \
     curl nginx-light python3 ca-certificates binutils \
     rsyslog tshark util-linux chromium ltrace gdb groff-base >/dev/null
+# make check-tsan: clang's ThreadSanitizer and llvm-symbolizer for its reports.
+apt-get install -y -qq --no-install-recommends clang llvm >/dev/null
