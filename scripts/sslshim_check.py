@@ -8,7 +8,6 @@ stopped, by its PID; every wait is bounded.
 """
 import glob
 import io
-import json
 import os
 import re
 import shutil
@@ -17,6 +16,7 @@ import sys
 import tempfile
 import time
 
+from sslshim_logs import Problems, Reader
 from sslshim_paths import shim_library
 
 TIMEOUT = 20
@@ -142,13 +142,8 @@ def _check(openssl, shim, tmp, say):
     events = doc["events"]
     done = end = None            # what the client saw (s_server's file is openssl.* too)
     for f in client_logs:
-        evs = []
-        with open(f) as fh:
-            for line in fh:
-                try:
-                    evs.append(json.loads(line))
-                except ValueError:
-                    continue
+        evs = []           # read as `report` reads logs: whole lines, every field checked
+        Reader(Problems(stream=io.StringIO())).read([f], lambda source, ev: evs.append(ev))
         ends = [e for e in evs if e.get("ev") == "conn_end" and e.get("role") == "client"]
         if ends:
             end = ends[-1]

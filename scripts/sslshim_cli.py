@@ -62,8 +62,10 @@ def report_parser():
         description="Read sslshim logs (JSON Lines files, directories searched recursively, "
                     ".gz files, `sslshim collect` bundles, - for stdin) of any number of "
                     "processes and hosts, and explain what the TLS connections did and why "
-                    "the failing ones failed.  Bad input lines are named on stderr (FILE:LINE) "
-                    "and skipped.  Exit status: 0 when events were read, 1 when none could be, "
+                    "the failing ones failed.  Bad input lines (not JSON, not an event, a field "
+                    "of the wrong type, longer than 1 MiB) are named on stderr (FILE:LINE) "
+                    "and skipped; a compressed input that expands past 100 times its size is "
+                    "given up.  Exit status: 0 when events were read, 1 when none could be, "
                     "2 on usage errors.")
     p.add_argument("inputs", nargs="*", metavar="LOG_OR_DIR",
                    help="default: %s/" % default_log_root())

@@ -5,7 +5,6 @@ still the same build, a copy for addr2line.  Key log files stay out unless
 --include-keylog.  `sslshim report BUNDLE.tar.gz` reads the result.
 """
 import argparse
-import gzip
 import io
 import json
 import os
@@ -15,11 +14,15 @@ import sys
 import tarfile
 import time
 
-from sslshim_logs import _is_log_name
+from sslshim_logs import (MAX_LINE, InputTooLarge, _is_log_name, decode_line, line_chunks,
+                          open_gzip, skip_rest_of_line)
 from sslshim_paths import VERSION, default_log_root, this_host
+from sslshim_schema import problem as field_problem
 from sslshim_symbols import read_build_id
 
 MAX_OBJECT = 50 << 20
+MAX_PROCESSES = 1000      # listed in the manifest
+MAX_MODULES = 10000       # objects looked up (a real log names tens)
 KEYLOG_LABELS = (b"CLIENT_RANDOM ", b"CLIENT_HANDSHAKE_TRAFFIC_SECRET ",
                  b"SERVER_HANDSHAKE_TRAFFIC_SECRET ", b"CLIENT_TRAFFIC_SECRET_0 ",
                  b"SERVER_TRAFFIC_SECRET_0 ", b"EXPORTER_SECRET ", b"EARLY_EXPORTER_SECRET ",
@@ -65,26 +68,37 @@ def classify(path):
     return None
 
 
-def scan(path):
-    """(modules {(host, path): build_id}, processes [...]) named in one log."""
-    modules, procs = {}, []
+def scan(path, modules, procs):
+    """Add the objects ({(host, path): build_id}) and processes ([...]) that
+    one log names to modules and procs.  The log is read as `report` reads it
+    (sslshim_logs: bounded lines, bounded decompression, every field checked);
+    a line that does not fit is passed over: the log goes into the bundle as
+    it is, and `report` names it there."""
     try:
-        f = gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
-        with f:
-            for raw in f:
-                if b'"ev":"module"' in raw or b'"ev":"process"' in raw:
-                    try:
-                        ev = json.loads(raw)
-                    except ValueError:
-                        continue
-                    if ev.get("ev") == "module" and ev.get("path"):
-                        modules[(ev.get("host"), ev["path"])] = ev.get("build_id")
-                    elif ev.get("ev") == "process":
-                        procs.append({k: ev.get(k) for k in ("host", "pid", "exe", "openssl",
-                                                             "libssl", "shim", "ts")})
-    except (OSError, EOFError):
+        with open(path, "rb") as raw:
+            compressed = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            f = open_gzip(raw) if compressed else raw
+            for line in line_chunks(f):
+                if len(line) > MAX_LINE:
+                    skip_rest_of_line(f, line)
+                elif b'"ev":"module"' in line or b'"ev":"process"' in line:
+                    _note_event(line, modules, procs)
+    except (OSError, EOFError, InputTooLarge):
         pass
-    return modules, procs
+
+
+def _note_event(line, modules, procs):
+    """A module or process line: noted if it fits the log format."""
+    ev, why = decode_line(line)
+    kind = ev.get("ev") if type(ev) is dict else None
+    if why or kind not in ("module", "process") or field_problem(kind, ev, line):
+        return
+    if kind == "module" and ev["path"] and len(modules) < MAX_MODULES:
+        modules[(ev["host"], ev["path"])] = ev.get("build_id")
+    elif kind == "process" and len(procs) < MAX_PROCESSES:
+        procs.append({k: ev.get(k) for k in ("host", "pid", "exe", "openssl", "libssl",
+                                             "shim", "ts")})
 
 
 def _cmd(argv):
@@ -130,7 +144,8 @@ def main(argv):
                 p = os.path.join(root, name)
                 if os.path.abspath(p) == os.path.abspath(out):
                     continue
-                kind = classify(p)
+                # only regular files: a FIFO would block the reading, a device never end
+                kind = classify(p) if os.path.isfile(p) else None
                 member = "logs/%s/%s" % (label, os.path.relpath(p, d))
                 if kind == "log":
                     logs.append((p, member))
@@ -144,9 +159,7 @@ def main(argv):
 
     modules, procs = {}, []
     for p, _ in logs:
-        m, pr = scan(p)
-        modules.update(m)
-        procs.extend(pr)
+        scan(p, modules, procs)
     objects = []
     copies = []
     for (mhost, path), bid in sorted(modules.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):
@@ -197,7 +210,7 @@ def main(argv):
         "keylogs": ([{"path": p, "member": m} for p, m in keylogs] if args.include_keylog
                     else {"left_out": len(keylogs)}),
         "skipped_files": skipped[:200],
-        "processes": procs[:1000],
+        "processes": procs[:MAX_PROCESSES],
         "objects": objects,
     }
     members = list(logs) + (list(keylogs) if args.include_keylog else []) + copies

@@ -36,7 +36,9 @@ def esc(s):
 def write(doc, path):
     page = render(doc)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
+    # A log may hold a lone surrogate ("\ud800" is valid JSON): written as its
+    # escape, as on stdout, rather than failing the page.
+    with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
         f.write(page)
 
 
@@ -194,7 +196,8 @@ def ladder_svg(det, uid):
     alert an arrow from the side that sent it to the side that received it
     (matched in order when both ends are logged); states beside the column of
     the side that logged them; errors and misuse as marks on the column."""
-    me = det["conn"]["role"] or "client"
+    # a role the log names oddly is drawn on the client's side
+    me = det["conn"]["role"] if det["conn"]["role"] in ("client", "server") else "client"
     sides = {me: _fold(det["timeline"])}
     other_role = "server" if me == "client" else "client"
     both = det.get("other_timeline") is not None
@@ -259,7 +262,8 @@ def ladder_svg(det, uid):
             if k == "alert":
                 fatal = e["bad"]
                 color, mk = ("#c0152f", "a") if fatal else ("#c77700", "w")
-            label = (e["name"] or "?") if k == "msg" else "alert %s" % (e["name"] or "?")
+            # (a handshake message type OpenSSL has no name for is logged as a number)
+            label = "%s" % (e["name"] or "?") if k == "msg" else "alert %s" % (e["name"] or "?")
             if e["dir"] == "sent":
                 if i in match:
                     parts.append(_arrow(x, y, ox, ys[match[i]], color, "%s_%s" % (uid, mk),

@@ -2,11 +2,18 @@
 `sslshim collect` bundles (.tar.gz) and stdin.
 
 Everything a reader can trip over — a line that is not JSON, a truncated last
-line, an event this version does not know, a process whose schema version is
-newer than ours — is reported as "FILE:LINE: what" through Problems and
-skipped; the rest of the input is still read.
+line, an event this version does not know, a field of the wrong type, a
+process whose schema version is newer than ours — is reported as "FILE:LINE:
+what" through Problems and skipped; the rest of the input is still read.
+
+Logs are input from elsewhere, so reading them costs bounded memory whatever
+they hold: a line longer than MAX_LINE is skipped without being held whole,
+compressed input is inflated as a stream and given up once it expands far
+beyond what a log does (a gzip bomb), a bundle's headers and manifest are
+bounded, and nesting deeper than the shim's makes a line bad, not the report.
 """
-import gzip
+import functools
+import io
 import json
 import os
 import re
@@ -14,54 +21,88 @@ import shutil
 import sys
 import tarfile
 import tempfile
+import zlib
 
 from sslshim_paths import SCHEMA_VERSION
+from sslshim_schema import KNOWN_EVENTS, excerpt, problem as field_problem
 
-_SCAN = json.JSONDecoder().scan_once
-KNOWN_EVENTS = frozenset((
-    "process", "conn_new", "handshake_start", "state", "msg", "alert", "handshake_done",
-    "call", "data", "error", "loop", "misuse", "conn_end", "module", "undefined_data",
-    "dropped", "note"))
+
+def _no_constant(name):
+    # NaN and Infinity are not JSON; Python's decoder accepts them by default.
+    raise ValueError("%s is not a JSON value" % name)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+_SCAN = _DECODER.scan_once
 
 # rotated files: NAME.jsonl, NAME.jsonl.1, ... (optionally .gz); read oldest first
 _ROTATED = re.compile(r"^(.*?\.jsonl)(?:\.(\d+))?(\.gz)?$")
-PER_SOURCE_SHOWN = 10
+PER_SOURCE_SHOWN = 10     # input problems printed per input...
+TOTAL_SHOWN = 100         # ...and in all; the rest are counted
 MAX_KEPT = 1000
+
+# The shim's longest lines (128-frame stacks, an 8 KiB argv escaped) are tens
+# of KiB; anything past 1 MiB is not a line it wrote.
+MAX_LINE = 1 << 20
+# Logs compress 5 to 20 times (a generated log of repeated connections: 15),
+# a gzip bomb about 1000 times.  Compressed input may expand to GZIP_RATIO
+# times what has been read of it so far, plus GZIP_FLOOR: a bomb is given up
+# after some 20 MiB of output, while no log comes near the limit.
+GZIP_RATIO = 100
+GZIP_FLOOR = 16 << 20
+READ_CHUNK = 1 << 16
+MAX_MANIFEST = 16 << 20
+# tarfile reads a pax or GNU long-name header whole, however long it says it is.
+MAX_TAR_HEADER = 1 << 16
+_TAR_LONG_HEADERS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE,
+                     tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
 
 
 class Problems:
     """Problems found in the input, printed on stderr as they are found (at
-    most PER_SOURCE_SHOWN per source, then a count) and kept for --json."""
+    most PER_SOURCE_SHOWN per source and TOTAL_SHOWN lines in all, then
+    counts) and the first MAX_KEPT kept for --json."""
 
     def __init__(self, stream=None, quiet=False):
         self.stream = stream if stream is not None else sys.stderr
         self.quiet = quiet
         self.items = []          # the first MAX_KEPT, for --json
         self.count = 0
-        self.per_source = {}
+        self.lines_written = 0
+        self.per_source = {}     # source -> [problems, problems printed]
 
     def add(self, source, line, message):
         self.count += 1
         if len(self.items) < MAX_KEPT:
             self.items.append({"file": source, "line": line, "problem": message})
-        n = self.per_source.get(source, 0) + 1
-        self.per_source[source] = n
-        if self.quiet:
+        counts = self.per_source.setdefault(source, [0, 0])
+        counts[0] += 1
+        if self.quiet or self.lines_written >= TOTAL_SHOWN:
             return
-        if n <= PER_SOURCE_SHOWN:
-            where = "%s:%d" % (source, line) if line else source
-            self.stream.write("sslshim: %s: %s\n" % (where, message))
-        elif n == PER_SOURCE_SHOWN + 1:
-            self.stream.write("sslshim: %s: more problems in this file (`sslshim report "
-                              "--json` lists the first %d in all)\n" % (source, MAX_KEPT))
+        if counts[0] <= PER_SOURCE_SHOWN:
+            counts[1] += 1
+            self._say("%s: %s" % ("%s:%d" % (source, line) if line else source, message))
+        elif counts[0] == PER_SOURCE_SHOWN + 1:
+            self._say("%s: more problems in this file (`sslshim report --json` lists the "
+                      "first %d in all)" % (source, MAX_KEPT))
+
+    def _say(self, text):
+        self.stream.write("sslshim: %s\n" % text)
+        self.lines_written += 1
+        if self.lines_written == TOTAL_SHOWN:
+            self.stream.write("sslshim: more input problems: counted at the end, not shown\n")
 
     def finish(self):
         if self.quiet:
             return
-        for source, n in self.per_source.items():
-            if n > PER_SOURCE_SHOWN:
-                self.stream.write("sslshim: %s: %d problems in all, %d not shown\n"
-                                  % (source, n, n - PER_SOURCE_SHOWN))
+        hidden = [(source, n, printed) for source, (n, printed) in self.per_source.items()
+                  if n > printed]
+        for source, n, printed in hidden[:PER_SOURCE_SHOWN]:
+            self.stream.write("sslshim: %s: %d problems in all, %d not shown\n"
+                              % (source, n, n - printed))
+        if len(hidden) > PER_SOURCE_SHOWN:
+            self.stream.write("sslshim: %d input problems in all, in %d inputs\n"
+                              % (self.count, len(self.per_source)))
 
 
 def _rotation_key(path):
@@ -88,8 +129,11 @@ def expand(args, problems):
             for root, dirs, files in os.walk(a):
                 dirs.sort()
                 for f in files:
-                    if _is_log_name(f):
-                        found.append(os.path.join(root, f))
+                    path = os.path.join(root, f)
+                    # only regular files: opening a FIFO that a directory
+                    # holds would wait for a writer forever
+                    if _is_log_name(f) and os.path.isfile(path):
+                        found.append(path)
             if not found:
                 problems.add(a, 0, "no log files (*.jsonl, *.gz, *.tar.gz) in this directory")
             out.extend(sorted(found, key=_rotation_key))
@@ -115,10 +159,134 @@ class Bundle:
         self.name = name
         self.manifest = None
         self.objects = {}          # build_id -> extracted path
+        self.objdir = None
+
+
+class InputTooLarge(Exception):
+    """Compressed input that expands past its budget (GZIP_RATIO, GZIP_FLOOR)."""
+
+
+class GzipStream(io.RawIOBase):
+    """The decompressed bytes of a gzip file (all its members) as a stream
+    read a chunk at a time.  Raises InputTooLarge once the output passes
+    GZIP_FLOOR + GZIP_RATIO x the compressed bytes read so far, OSError on
+    damaged data, EOFError when the file ends inside a member."""
+
+    def __init__(self, f):
+        super().__init__()
+        self._f = f
+        self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)     # gzip framing, CRC checked
+        self.compressed = 0
+        self.decompressed = 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buf):
+        while True:
+            data = self._inflate_some(len(buf))
+            if data is None:
+                return 0
+            if data:
+                break
+        self.decompressed += len(data)
+        if self.decompressed > GZIP_FLOOR + GZIP_RATIO * self.compressed:
+            raise InputTooLarge("it expands to more than %d times its compressed size (a gzip "
+                                "bomb?); stopped after %d MiB"
+                                % (GZIP_RATIO, self.decompressed >> 20))
+        buf[:len(data)] = data
+        return len(data)
+
+    def _inflate_some(self, most):
+        """Up to `most` bytes of output (b"" if the input read gave none yet),
+        None at the end of the last member."""
+        z = self._zlib
+        if z.eof:
+            # The next member (zlib may leave its start in unconsumed_tail
+            # too: unused_data is the one to take).
+            rest = z.unused_data
+            while not rest.strip(b"\0"):         # gzip allows zero padding after a member
+                rest = self._read()
+                if not rest:
+                    return None
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            return self._inflate(rest.lstrip(b"\0"), most)
+        if z.unconsumed_tail:
+            return self._inflate(z.unconsumed_tail, most)
+        data = self._read()
+        if not data:
+            raise EOFError("compressed file ended before the end-of-stream marker was reached")
+        return self._inflate(data, most)
+
+    def _read(self):
+        data = self._f.read(READ_CHUNK)
+        self.compressed += len(data)
+        return data
+
+    def _inflate(self, data, most):
+        try:
+            return self._zlib.decompress(data, most)
+        except zlib.error as e:
+            raise OSError("damaged compressed data: %s" % e) from None
+
+
+def open_gzip(f):
+    """A buffered reader of the decompressed bytes of gzip file f."""
+    return io.BufferedReader(GzipStream(f), READ_CHUNK)
+
+
+def _is_gzip(head):
+    return head[:2] == b"\x1f\x8b"
+
+
+def _is_tar(block):
+    return len(block) == 512 and block[257:262] == b"ustar"
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A tar header that refuses extended headers (pax, GNU long names) over
+    MAX_TAR_HEADER bytes, which tarfile would read whole into memory."""
+
+    def _proc_member(self, tar):
+        if self.type in _TAR_LONG_HEADERS and self.size > MAX_TAR_HEADER:
+            raise tarfile.ReadError("an extended header of %d bytes" % self.size)
+        return super()._proc_member(tar)
+
+
+def line_chunks(f):
+    """The lines of binary stream f, each cut at MAX_LINE + 1 bytes: a chunk
+    longer than MAX_LINE is the start of an overlong line (skip_rest_of_line)."""
+    return iter(functools.partial(f.readline, MAX_LINE + 1), b"")
+
+
+def skip_rest_of_line(f, chunk):
+    """Read past the rest of the overlong line that chunk starts, a chunk at
+    a time, so that it is never held whole."""
+    while not chunk.endswith(b"\n"):
+        chunk = f.readline(MAX_LINE + 1)
+        if not chunk:
+            return
+
+
+def decode_line(raw):
+    """(event, None) for a line that is one JSON value, else (None, why not).
+    The careful path, for what the fast path in Reader._lines rejects."""
+    cut_short = None
+    if not raw.endswith(b"\n"):
+        cut_short = "truncated line (the file ends in the middle of an event), skipped"
+    try:
+        return _DECODER.decode(raw.decode("utf-8")), None
+    except UnicodeDecodeError:
+        return None, cut_short or "not UTF-8 text, skipped: %s" % _excerpt(raw)
+    except RecursionError:
+        return None, cut_short or "not JSON (nested too deeply), skipped: %s" % _excerpt(raw)
+    except ValueError as e:
+        return None, cut_short or "not JSON (%s), skipped: %s" % (getattr(e, "msg", None) or e,
+                                                                _excerpt(raw))
 
 
 class Reader:
-    """Yields (source, line_number, event) for every good event of the inputs."""
+    """Reads inputs and hands every good event to a callback."""
 
     def __init__(self, problems):
         self.problems = problems
@@ -137,25 +305,25 @@ class Reader:
         self._tmpdirs.append(d)
         return d
 
-    def read(self, paths):
+    def read(self, paths, on_event):
+        """Call on_event(source, event) for each good event of paths (files,
+        and "-" for stdin), in order.  (A callback rather than generators:
+        every line would pass through four of them, at a cost that shows.)"""
         for path in paths:
             if path == "-":
-                yield from self._stdin()
+                self._spooled(sys.stdin.buffer, "<stdin>", on_event)
             else:
-                yield from self._path(path, path)
+                self._path(path, path, on_event)
 
-    def _stdin(self):
-        yield from self._spooled(sys.stdin.buffer, "<stdin>")
-
-    def _spooled(self, stream, name):
+    def _spooled(self, stream, name, on_event):
         # A pipe is copied to a file first, so that a gzip or tar stream can
         # be sniffed and read like any other input.
         spool = os.path.join(self.tmpdir(), "spool")
         with open(spool, "wb") as f:
             shutil.copyfileobj(stream, f)
-        yield from self._path(spool, name)
+        self._path(spool, name, on_event)
 
-    def _path(self, path, name):
+    def _path(self, path, name, on_event):
         try:
             f = open(path, "rb")
         except OSError as e:
@@ -163,87 +331,101 @@ class Reader:
             return
         with f:
             if not f.seekable():          # a FIFO, /dev/fd/N of a process substitution
-                yield from self._spooled(f, name)
+                self._spooled(f, name, on_event)
             else:
-                yield from self._stream(f, name)
+                self._stream(f, name, on_event)
 
-    def _stream(self, f, name):
-        head = f.read(2)
+    def _stream(self, f, name, on_event):
+        """A file: a log, a gzip'd log, or a bundle (tar, gzip'd or not)."""
+        compressed = _is_gzip(f.read(2))
         f.seek(0)
-        if head == b"\x1f\x8b":
-            try:
-                with gzip.GzipFile(fileobj=f) as g:
-                    block = g.read(512)
-            except (OSError, EOFError) as e:
-                self.problems.add(name, 0, "not a readable gzip file (%s), skipped" % e)
-                return
-            f.seek(0)
-            if len(block) == 512 and block[257:262] == b"ustar":
-                yield from self._bundle(f, name)
-                return
-            g = gzip.GzipFile(fileobj=f)
-            yield from self._lines(g, name, compressed=True)
+        try:
+            block = (open_gzip(f) if compressed else f).read(512)
+        except (OSError, EOFError, InputTooLarge) as e:
+            self.problems.add(name, 0, "not a readable gzip file (%s), skipped" % e)
+            return
+        f.seek(0)
+        stream = open_gzip(f) if compressed else f
+        if _is_tar(block):
+            self._bundle(stream, name, on_event)
         else:
-            block = f.read(512)
-            f.seek(0)
-            if len(block) == 512 and block[257:262] == b"ustar":
-                yield from self._bundle(f, name)
-                return
-            yield from self._lines(f, name)
+            self._lines(stream, name, on_event, compressed=compressed)
 
-    def _bundle(self, f, name):
+    def _bundle(self, stream, name, on_event):
         bundle = Bundle(name)
         self.bundles.append(bundle)
-        objdir = None
         try:
-            tar = tarfile.open(fileobj=f, mode="r|*")
-        except tarfile.TarError as e:
+            tar = tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo)
+        except (tarfile.TarError, OSError, EOFError, InputTooLarge) as e:
             self.problems.add(name, 0, "not a readable tar archive (%s), skipped" % e)
             return
         try:
-            for m in tar:
-                if not m.isfile():
-                    continue
-                member = "%s:%s" % (name, m.name)
-                parts = m.name.split("/")
-                base = parts[-1]
-                data = tar.extractfile(m)
-                if base == "manifest.json":
-                    try:
-                        bundle.manifest = json.loads(data.read().decode("utf-8"))
-                    except ValueError as e:
-                        self.problems.add(member, 0, "unreadable manifest (%s)" % e)
-                elif "objects" in parts[:-1]:
-                    # objects/<build_id>/<name>: written under our own name,
-                    # never under a path taken from the archive.
-                    bid = parts[parts.index("objects") + 1] if len(parts) > 2 else ""
-                    if not re.match(r"^[0-9a-f]{8,128}$", bid):
-                        continue
-                    if objdir is None:
-                        objdir = self.tmpdir()
-                    dest = os.path.join(objdir, bid + "-" + re.sub(r"[^\w.+-]", "_", base))
-                    with open(dest, "wb") as out:
-                        shutil.copyfileobj(data, out)
-                    bundle.objects[bid] = dest
-                elif _is_log_name(base):
-                    # tarfile's member reader is an io.BufferedReader: peek to sniff
-                    if data.peek(2)[:2] == b"\x1f\x8b":
-                        yield from self._lines(gzip.GzipFile(fileobj=data), member,
-                                               compressed=True)
-                    else:
-                        yield from self._lines(data, member)
-        except (tarfile.TarError, OSError, EOFError) as e:
+            while True:
+                m = tar.next()
+                if m is None:
+                    break
+                # A stream is read once: tarfile's list of the headers seen
+                # would only grow with the number of members.
+                tar.members.clear()
+                if m.isfile():
+                    self._member(tar, m, bundle, on_event)
+        except (tarfile.TarError, OSError, EOFError, ValueError) as e:
             self.problems.add(name, 0, "archive is truncated or damaged (%s); read what came "
                               "before" % e)
+        except InputTooLarge as e:
+            self.problems.add(name, 0, "%s; read what came before" % e)
         finally:
             tar.close()
 
-    def _lines(self, f, name, compressed=False):
+    def _member(self, tar, m, bundle, on_event):
+        """One file of a bundle: its manifest, an object, or a log."""
+        member = "%s:%s" % (bundle.name, m.name)
+        parts = m.name.split("/")
+        base = parts[-1]
+        data = tar.extractfile(m)
+        if base == "manifest.json":
+            bundle.manifest = self._manifest(data, member)
+        elif "objects" in parts[:-1]:
+            # objects/<build_id>/<name>: written under our own name, never
+            # under a path taken from the archive.
+            bid = parts[parts.index("objects") + 1] if len(parts) > 2 else ""
+            if not re.match(r"^[0-9a-f]{8,128}$", bid):
+                return
+            dest = os.path.join(self._objdir(bundle),
+                                bid + "-" + re.sub(r"[^\w.+-]", "_", base)[:100])
+            with open(dest, "wb") as out:
+                shutil.copyfileobj(data, out)
+            bundle.objects[bid] = dest
+        elif _is_log_name(base):
+            # tarfile's member reader is an io.BufferedReader: peek to sniff
+            if _is_gzip(data.peek(2)[:2]):
+                self._lines(open_gzip(data), member, on_event, compressed=True)
+            else:
+                self._lines(data, member, on_event)
+
+    def _objdir(self, bundle):
+        if bundle.objdir is None:
+            bundle.objdir = self.tmpdir()
+        return bundle.objdir
+
+    def _manifest(self, data, member):
+        text = data.read(MAX_MANIFEST + 1)
+        if len(text) > MAX_MANIFEST:
+            self.problems.add(member, 0, "manifest larger than %d MiB, ignored"
+                              % (MAX_MANIFEST >> 20))
+            return None
+        manifest, why = decode_line(text if text.endswith(b"\n") else text + b"\n")
+        if why or type(manifest) is not dict:
+            self.problems.add(member, 0, "unreadable manifest (%s)" % (why or "not an object"))
+            return None
+        return manifest
+
+    def _lines(self, f, name, on_event, compressed=False):
         """The events of one JSON Lines stream.  Hot path: keep it lean.
 
         json's C scanner is called directly (json.loads spends a third of its
         time in Python-level checks around it); what it leaves after the
-        object must be the newline."""
+        object must be the newline.  Anything else takes decode_line."""
         self.sources.append(name)
         scan = _SCAN
         known = KNOWN_EVENTS
@@ -251,63 +433,80 @@ class Reader:
         skipping = {}        # pid -> [first line, count]: newer schema
         n = 0
         try:
-            for raw in f:
+            for raw in line_chunks(f):
                 n += 1
+                if len(raw) > MAX_LINE:
+                    n -= 1          # a failure while skipping it is in this line, not after
+                    skip_rest_of_line(f, raw)
+                    n += 1
+                    problems.add(name, n, "line longer than %d MiB, skipped" % (MAX_LINE >> 20))
+                    continue
                 try:
                     s = raw.decode("utf-8")
                     ev, end = scan(s, 0)
                     if end != len(s) - 1 and s[end:].strip():
                         raise ValueError("extra data after the object")
-                except (ValueError, StopIteration):
+                except (ValueError, StopIteration, RecursionError):
                     if not raw.strip():
                         continue
-                    try:
-                        ev = json.loads(raw)      # the slow path: surrounding blanks &c.
-                    except ValueError as e:
-                        if not raw.endswith(b"\n"):
-                            problems.add(name, n, "truncated line (the file ends in the middle "
-                                         "of an event), skipped")
-                        else:
-                            problems.add(name, n, "not JSON (%s), skipped: %s"
-                                         % (getattr(e, "msg", None) or e, _excerpt(raw)))
+                    ev, why = decode_line(raw)
+                    if why:
+                        problems.add(name, n, why)
                         continue
                 if type(ev) is not dict:
                     problems.add(name, n, "not an sslshim event (a JSON %s), skipped"
                                  % type(ev).__name__)
                     continue
                 kind = ev.get("ev")
-                if kind not in known:
-                    if isinstance(kind, str):
-                        problems.add(name, n, "unknown event %r, skipped" % kind)
+                if type(kind) is not str or kind not in known:
+                    if type(kind) is str:
+                        problems.add(name, n, "unknown event %s, skipped" % excerpt(kind))
                     else:
-                        problems.add(name, n, "not an sslshim event (no \"ev\"), skipped")
+                        problems.add(name, n, "not an sslshim event (no \"ev\" name), skipped")
                     continue
-                if skipping:
-                    s = skipping.get(ev.get("pid"))
-                    if s is not None:
-                        if kind == "process" and _schema_ok(ev.get("v")):
-                            del skipping[ev.get("pid")]
-                        else:
-                            s[1] += 1
-                            continue
-                if kind == "process":
-                    v = ev.get("v")
-                    if not _schema_ok(v):
-                        problems.add(name, n, "schema version %r of pid %s is not one this "
-                                     "sslshim reads (%d); its events in this file are skipped"
-                                     % (v, ev.get("pid"), SCHEMA_VERSION))
-                        skipping[ev.get("pid")] = [n, 0]
-                        continue
-                yield name, n, ev
+                if (skipping or kind == "process") and \
+                        self._newer_schema(ev, kind, name, n, skipping):
+                    continue
+                wrong = field_problem(kind, ev, raw)
+                if wrong:
+                    problems.add(name, n, "%r event with a bad field: %s; skipped"
+                                 % (kind, wrong))
+                    continue
+                on_event(name, ev)
         except (OSError, EOFError) as e:
             what = "compressed stream" if compressed else "file"
             problems.add(name, n + 1, "%s is truncated or damaged (%s); read the %d lines "
                          "before" % (what, e, n))
+        except InputTooLarge as e:
+            problems.add(name, n + 1, "%s; read the %d lines before" % (e, n))
         self.lines += n
         for pid, (first, count) in skipping.items():
             if count:
                 problems.add(name, first, "%d lines of pid %s skipped (newer schema)"
                              % (count, pid))
+
+    def _newer_schema(self, ev, kind, name, n, skipping):
+        """True for a line to skip because its process logs a schema newer
+        than ours: from its process line (named once) to the next process line
+        of that pid with a schema this version reads (skipping: pid -> [first
+        line, lines skipped])."""
+        pid = ev.get("pid") if type(ev.get("pid")) is int else None
+        if kind == "process":
+            v = ev.get("v")
+            if _schema_ok(v):
+                skipping.pop(pid, None)
+                return False
+            self.problems.add(name, n, "schema version %s of pid %s is not one this sslshim "
+                              "reads (%d); its events in this file are skipped"
+                              % (excerpt(v), pid, SCHEMA_VERSION))
+            if pid is not None:
+                skipping[pid] = [n, 0]
+            return True
+        skipped = skipping.get(pid)
+        if skipped is None:
+            return False
+        skipped[1] += 1
+        return True
 
 
 def _schema_ok(v):

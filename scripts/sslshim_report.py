@@ -336,7 +336,9 @@ def build(an, sym, reader, problems, show_all=False):
                                        for c in g["list"][:5000]]})
 
     alerts = []
-    for (d, level, desc), n in sorted(an.alert_counts.items(), key=lambda kv: (-kv[1], kv[0])):
+    # level and desc may be null (an alert code OpenSSL has no name for)
+    for (d, level, desc), n in sorted(an.alert_counts.items(),
+                                      key=lambda kv: (-kv[1], [x or "" for x in kv[0]])):
         alerts.append({"dir": d, "level": level, "desc": desc, "count": n,
                        "who": sorted("%s %s" % w for w in an.alert_who.get((d, level, desc), ()))})
 
@@ -387,14 +389,12 @@ def analyze(inputs, quiet=False, show_all=False, stderr=None):
     paths = expand(inputs, problems)
     reader = Reader(problems)
     an = Analysis()
-    feed = an.feed
     # Millions of small objects, none of them in reference cycles: the cyclic
     # collector would only rescan them again and again.
     gc_was = gc.isenabled()
     gc.disable()
     try:
-        for source, n, ev in reader.read(paths):
-            feed(source, n, ev, problems)
+        reader.read(paths, an.feed)
         doc = build(an, Symbolizer(this_host()), reader, problems, show_all=show_all)
     finally:
         reader.close()

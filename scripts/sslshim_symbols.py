@@ -143,10 +143,16 @@ class Symbolizer:
 
     @staticmethod
     def _address(frame):
-        try:
-            return int(frame["off"], 16) - 1
-        except (KeyError, TypeError, ValueError):
+        """The address inside the call (off is a return address), or None for
+        an offset that is not a hexadecimal number of up to 16 digits."""
+        off = frame.get("off")
+        if type(off) is not str or len(off) > 18:
             return None
+        try:
+            address = int(off, 16) - 1
+        except ValueError:
+            return None
+        return address if address >= 0 else None
 
     def want(self, host, frames):
         """Register the frames of a stack that will be shown."""
