@@ -14,6 +14,7 @@
 #include "stack.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +27,30 @@ struct conn *call_attach(SSL *s)
     struct conn *c = conn_attach(s);
     errno = saved_errno;
     return c;
+}
+
+#define SAME_STACK_SPAN ((uintptr_t)1 << 20)   /* without bounds: one stack's frames */
+
+bool call_same_thread_stack(uintptr_t a, uintptr_t b)
+{
+    struct thread_call *t = &thread_call;
+    if (!t->stack_hi) {
+        pthread_attr_t attr;
+        void *lo;
+        size_t size;
+        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+            if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
+                t->stack_lo = (uintptr_t)lo;
+                t->stack_hi = (uintptr_t)lo + size;
+            }
+            pthread_attr_destroy(&attr);
+        }
+        if (!t->stack_hi)
+            t->stack_hi = 1;          /* unknown: the span below decides */
+    }
+    if (t->stack_hi > 1)
+        return a >= t->stack_lo && a < t->stack_hi && b >= t->stack_lo && b < t->stack_hi;
+    return (a > b ? a - b : b - a) < SAME_STACK_SPAN;
 }
 
 /* OpenSSL's state machine picks the CTX's info callback once, when it is

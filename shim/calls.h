@@ -43,6 +43,7 @@ struct thread_call {
     uintptr_t sp;                 /* the outermost call's stack pointer */
     const struct call *outer;     /* its bookkeeping (general path), else NULL */
     uint64_t token;               /* what outer->token holds while it runs */
+    uintptr_t stack_lo, stack_hi; /* this thread's stack (0, 0: not known yet) */
     pid_t tid;                    /* this thread's id, cached (0: not yet) */
     const char *fn;               /* the outermost call's name (while depth > 0) */
     uintptr_t caller;             /* its return address in the program */
@@ -110,7 +111,9 @@ __attribute__((always_inline)) static inline uintptr_t stack_position(void)
     return sp;
 }
 
-#define ABANDON_SPAN ((uintptr_t)1 << 20)   /* one stack's frames are this close */
+/* Whether both stack positions are on this thread's own stack (bounds
+ * from pthread_getattr_np, once per thread); out of line. */
+bool call_same_thread_stack(uintptr_t a, uintptr_t b);
 
 /* A call comes in while the thread seems to be inside one.  Usually it is
  * nested (libssl calling its own exports, a callback calling back), and
@@ -118,13 +121,13 @@ __attribute__((always_inline)) static inline uintptr_t stack_position(void)
  * is intact.  But a signal handler may have siglongjmp()ed out of the
  * outer call, which then never returns: the new call is above where that
  * one was, or the outer's bookkeeping has been overwritten.  A call on
- * another stack (OpenSSL's async jobs, coroutines) is far from the outer
- * one: it counts as nested, and the outer's frame, which may be on a stack
- * that is gone, is not read. */
+ * another stack (OpenSSL's async jobs, coroutines, a sigaltstack), or an
+ * outer call on one, counts as nested, and the outer's frame, which may be
+ * on a stack that is gone, is never read. */
 static inline bool call_abandoned(uintptr_t here)
 {
     uintptr_t outer_sp = thread_call.sp;
-    if ((here > outer_sp ? here - outer_sp : outer_sp - here) >= ABANDON_SPAN)
+    if (!call_same_thread_stack(here, outer_sp))
         return false;
     if (here > outer_sp)
         return true;

@@ -303,15 +303,13 @@ static void conn_released(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
         return;
     int saved_errno = errno;
     enum release r = unlink_for_release(c);
-    if (r == RELEASE_LEAVE) {
-        errno = saved_errno;
-        return;                       /* a leak of one conn, at exit */
-    }
     if (r == RELEASE_END)
         conn_end(c);
-    stack_free(c->fail_stack);
-    flight_discard(c);
-    free(c);
+    if (r != RELEASE_LEAVE) {         /* LEAVE: a leak of one conn, at exit */
+        stack_free(c->fail_stack);
+        flight_discard(c);
+        free(c);
+    }
     /* Every thread's cached entry goes stale, including any made while
      * conn_end ran: an SSL allocated later at this address is another. */
     if (!valgrind_active)

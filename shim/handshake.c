@@ -37,6 +37,12 @@ static struct cert_memo {
 static unsigned next_memo;
 static pthread_mutex_t memos_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* The memo lock is a leaf (nothing else is taken under it): fork handlers
+ * take it last, so a child never inherits it locked. */
+void handshake_atfork_prepare(void) { pthread_mutex_lock(&memos_lock); }
+void handshake_atfork_parent(void) { pthread_mutex_unlock(&memos_lock); }
+void handshake_atfork_child(void) { pthread_mutex_unlock(&memos_lock); }
+
 /* DER encoding of an object by its i2d function, malloc'ed. */
 static unsigned char *der_of(int (*i2d)(const void *, unsigned char **), const void *obj,
                              size_t *len)

@@ -13,4 +13,9 @@ void handshake_done_fields(struct ev *e, SSL *s, struct conn *c);
 void handshake_peer_certificate_msg(struct conn *c, const unsigned char *msg, size_t len,
                                     bool tls13);
 
+/* fork() handlers for the certificate memo's lock (a leaf, taken last). */
+void handshake_atfork_prepare(void);
+void handshake_atfork_parent(void);
+void handshake_atfork_child(void);
+
 #endif

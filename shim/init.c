@@ -10,6 +10,7 @@
 #include "config.h"
 #include "conn.h"
 #include "flight.h"
+#include "handshake.h"
 #include "keylog.h"
 #include "loop.h"
 #include "misuse.h"
@@ -57,7 +58,7 @@ static void say(const char *text, bool trouble)
 /* Every lock is taken before fork, in the lock order (peers, conns, stack
  * modules, flight rings, sink; loop events are written under none of the
  * first two), so no other thread holds one while the process is copied.
- * The key log's lock is a leaf, taken last.
+ * The key log's and the certificate memo's locks are leaves, taken last.
  * Parent and child both release them: the forking thread owns them in
  * both, so the child unlocks rather than re-initialises a locked mutex. */
 static void atfork_prepare(void)
@@ -68,10 +69,12 @@ static void atfork_prepare(void)
     flight_atfork_prepare();
     sink_atfork_prepare();
     keylog_atfork_prepare();
+    handshake_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
+    handshake_atfork_parent();
     keylog_atfork_parent();
     sink_atfork_parent();
     flight_atfork_parent();
@@ -93,6 +96,7 @@ static void atfork_child(void)
     loop_atfork_child();
     stack_atfork_child();
     keylog_atfork_child();
+    handshake_atfork_child();
 }
 
 /* Once per process: settings, facts, fork handlers. */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PIPE_WAIT_MS 2             /* per wait for a pipe to take the rest of a line */
@@ -116,22 +117,23 @@ void ownfd_forget(struct owned_fd *o)
     o->fd = -1;
 }
 
-/* write(2) to a pipe whose reader has gone raises SIGPIPE in the writing
- * thread: hold it back, and take the one our write caused (unless one was
- * already pending for the program). */
-static ssize_t write_holding_sigpipe(int fd, const void *buf, size_t len)
+/* write(2) raises SIGPIPE in the writing thread when a pipe's reader has
+ * gone, SIGXFSZ when a file passes RLIMIT_FSIZE: hold `sig` back, and take
+ * the one our write caused (unless one was already pending for the
+ * program).  `err` is the errno that comes with it. */
+static ssize_t write_holding(int sig, int sig_err, int fd, const void *buf, size_t len)
 {
-    sigset_t pipe_only, saved, pending;
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
-    if (pthread_sigmask(SIG_BLOCK, &pipe_only, &saved) != 0)
+    sigset_t only, saved, pending;
+    sigemptyset(&only);
+    sigaddset(&only, sig);
+    if (pthread_sigmask(SIG_BLOCK, &only, &saved) != 0)
         return -1;
-    bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+    bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, sig);
     ssize_t n = write(fd, buf, len);
     int err = errno;
-    if (n < 0 && err == EPIPE && !was_pending) {
+    if (n < 0 && err == sig_err && !was_pending) {
         static const struct timespec no_wait = { 0, 0 };
-        while (sigtimedwait(&pipe_only, NULL, &no_wait) < 0 && errno == EINTR) {
+        while (sigtimedwait(&only, NULL, &no_wait) < 0 && errno == EINTR) {
         }
     }
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
@@ -139,11 +141,33 @@ static ssize_t write_holding_sigpipe(int fd, const void *buf, size_t len)
     return n;
 }
 
+/* Whether RLIMIT_FSIZE is set, read at most once a second: only then does
+ * a file write need SIGXFSZ held (three more system calls).  The callers
+ * also keep their files below the limit; this is for what they cannot
+ * see (another process appending to the same file, stderr a file). */
+static bool size_limited(void)
+{
+    static time_t read_at;
+    static bool limited;
+    time_t now = time(NULL);
+    if (now != __atomic_load_n(&read_at, __ATOMIC_RELAXED)) {
+        struct rlimit rl;
+        __atomic_store_n(&limited, getrlimit(RLIMIT_FSIZE, &rl) == 0 &&
+                                   rl.rlim_cur != RLIM_INFINITY, __ATOMIC_RELAXED);
+        __atomic_store_n(&read_at, now, __ATOMIC_RELAXED);
+    }
+    return __atomic_load_n(&limited, __ATOMIC_RELAXED);
+}
+
 static ssize_t write_once(const struct owned_fd *o, const void *buf, size_t len)
 {
     switch (o->kind) {
     case OWNFD_SOCKET: return send(o->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    case OWNFD_PIPE:   return write_holding_sigpipe(o->fd, buf, len);
+    case OWNFD_PIPE:   return write_holding(SIGPIPE, EPIPE, o->fd, buf, len);
+    case OWNFD_FILE:
+        if (size_limited())
+            return write_holding(SIGXFSZ, EFBIG, o->fd, buf, len);
+        return write(o->fd, buf, len);
     default:           return write(o->fd, buf, len);
     }
 }
@@ -184,7 +208,7 @@ ssize_t ownfd_write(const struct owned_fd *o, const void *buf, size_t len)
 static bool take_back(const struct owned_fd *o, size_t written)
 {
     struct stat st;
-    if (o->kind != OWNFD_FILE)
+    if (o->kind != OWNFD_FILE || o->borrowed)    /* never cut the program's stderr file */
         return false;
     off_t end = lseek(o->fd, 0, SEEK_CUR);
     if (end < (off_t)written || fstat(o->fd, &st) != 0 || st.st_size != end)

@@ -532,6 +532,7 @@ static bool write_raw_locked(const char *line, size_t len)
         count_failed_write(EFBIG);
         return false;
     }
+    errno = 0;
     if (ownfd_write_line(&sink.out, line, want) == want) {
         sink.size += len;
         return true;
@@ -693,7 +694,10 @@ void sink_lost(const char *reason)
 
 void sink_finish(void)
 {
-    pthread_mutex_lock(&sink.lock);
+    /* exit() may come from a signal handler that interrupted this thread
+     * inside the sink: never wait for the lock here. */
+    if (pthread_mutex_trylock(&sink.lock) != 0)
+        return;
     if (sink.pid == process_pid())
         ownfd_finish(&sink.out);
     pthread_mutex_unlock(&sink.lock);
