@@ -166,6 +166,7 @@ call_begin(struct call *call, struct ossl_api *api, SSL *s, const char *fn, uint
     thread_call.sp = here;
     thread_call.outer = call;
     call->token = ++thread_call.token;
+    sink_call_epoch = call->token;
     if (c && !c->prog_info_cb)
         call_note_ctx_info_cb(c, s);
     call->conn = c;
@@ -262,6 +263,7 @@ static inline void call_end(struct call *call, int ret, size_t bytes, char dir, 
     thread_call.depth = 0;
     thread_call.fn = NULL;
     thread_call.outer = NULL;
+    sink_call_epoch = 0;
     ossl_current = call->saved_api;
 }
 

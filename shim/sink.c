@@ -43,6 +43,8 @@ static struct {
     uint64_t seq;
     uint64_t size;              /* bytes in the current file, all writers' */
     rlim_t size_limit;          /* RLIMIT_FSIZE, read at most once a second */
+    uint64_t checked_epoch;     /* the descriptor was checked in this call... */
+    pid_t checked_tid;          /* ...of this thread (log_usable_locked) */
     time_t size_limit_read_at;
     uint64_t dropped;
     const char *drop_reason;
@@ -200,16 +202,26 @@ static int open_syslog(void)
     return fd;
 }
 
+__thread uint64_t sink_call_epoch __attribute__((tls_model("initial-exec")));
+
 /* Whether the open log can take a line: still the object we opened (the
  * program may have closed our descriptor and got its number for one of its
  * own files or sockets) and, for a file, not removed meanwhile (a removed
- * file, or its directory, would swallow every later line).  One fstat per
- * write, which also gives the file's true size with other writers. */
+ * file, or its directory, would swallow every later line).  The fstat that
+ * tells (and gives the file's true size with other writers) is made once
+ * per OpenSSL call of a thread, at its first line, and before every line
+ * written outside a call: the program's code, which is what closes and
+ * reuses descriptors, does not run on that thread in between.  (A system
+ * call per line cost a tenth of a handshake's time.) */
 static bool log_usable_locked(void)
 {
     struct stat st;
     if (sink.out.fd < 0 || sink.pid != process_pid())
         return false;
+    if (sink_call_epoch && sink_call_epoch == sink.checked_epoch &&
+        shim_tid() == sink.checked_tid)
+        return true;
+    sink.checked_epoch = 0;
     switch (ownfd_state(&sink.out, &st)) {
     case OWNFD_GONE:
         ownfd_forget(&sink.out);      /* the program's now: never touched again */
@@ -219,10 +231,14 @@ static bool log_usable_locked(void)
     case OWNFD_OURS:
         break;
     }
-    if (config.sink != SINK_FILE)
-        return true;
-    sink.size = (uint64_t)st.st_size;
-    return st.st_nlink != 0;
+    if (config.sink == SINK_FILE) {
+        sink.size = (uint64_t)st.st_size;
+        if (st.st_nlink == 0)
+            return false;
+    }
+    sink.checked_epoch = sink_call_epoch;
+    sink.checked_tid = shim_tid();
+    return true;
 }
 
 static void close_log(void)

@@ -57,6 +57,11 @@ void sink_atfork_prepare(void);
 void sink_atfork_parent(void);
 void sink_atfork_child(void);
 
+/* Which OpenSSL call of this thread lines belong to (calls.h sets it as a
+ * call begins, 0 outside calls): the log's descriptor is checked once per
+ * call, and before every line outside one. */
+extern __thread uint64_t sink_call_epoch __attribute__((tls_model("initial-exec")));
+
 /* The current thread's kernel thread id, cached. */
 pid_t shim_tid(void);
 

@@ -100,16 +100,21 @@ QUICK_NOISE = 0.10               # …and, for timing ratios, past target + 0.10
 
 # Targets a full run misses, with the ratio it measured (README, "Cost"; the
 # reasons are there: one write(2) per line, rule 6 of the design, which
-# LEVEL=io pays per call and the defaults about 25 times per handshake end).
-# --quick judges these rows by 3x the measured overhead instead of the
-# target's, so that it still catches a regression without failing always.
+# LEVEL=io pays per call and the defaults about 25 times per handshake end;
+# since issue 12 also one fstat(2) per OpenSSL call that writes, to check the
+# log's descriptor is still the shim's).  Measured 2026-12-06 with
+# `make bench QUICK=1` on the CI machine of that day (AMD EPYC, 2 cores),
+# where 22eebb0 (before issue 12) measured defaults 1.25/1.30, LEVEL=io
+# 1.28 bulk and 1.76 small.  --quick judges these rows by 3x the measured
+# overhead instead of the target's, so that it still catches a regression
+# without failing always; the callgrind rows guard the instruction counts.
 MEASURED_MISSES = {
-    ("bulk16k", "LEVEL=io"): 1.20,
-    ("small", "LEVEL=io"): 1.80,
-    ("hs13", "defaults"): 1.15, ("hs12", "defaults"): 1.15,
-    ("hs13", "STACKS=handshake"): 1.18, ("hs12", "STACKS=handshake"): 1.18,
-    ("hs13", "LEVEL=io"): 1.20, ("hs12", "LEVEL=io"): 1.20,
-    ("hs13", "MODE=flight"): 1.08, ("hs12", "MODE=flight"): 1.08,
+    ("bulk16k", "LEVEL=io"): 1.60,
+    ("small", "LEVEL=io"): 2.30,
+    ("hs13", "defaults"): 1.30, ("hs12", "defaults"): 1.33,
+    ("hs13", "STACKS=handshake"): 1.36, ("hs12", "STACKS=handshake"): 1.36,
+    ("hs13", "LEVEL=io"): 1.40, ("hs12", "LEVEL=io"): 1.45,
+    ("hs13", "MODE=flight"): 1.12, ("hs12", "MODE=flight"): 1.12,
 }
 
 
