@@ -53,10 +53,11 @@ bool call_same_thread_stack(uintptr_t a, uintptr_t b)
     return (a > b ? a - b : b - a) < SAME_STACK_SPAN;
 }
 
-/* OpenSSL's state machine picks the CTX's info callback once, when it is
- * entered, and keeps calling that one even if the servername callback
- * moves the SSL to another CTX (SSL_set_SSL_CTX) half-way.  Ours chains to
- * the program's, so it must pick the same one: the CTX's as the call began. */
+/* OpenSSL's state machine picks the CTX's info callback as it is entered,
+ * and reports the handshake's start and its exit to that one even if the
+ * servername callback moves the SSL to another CTX (SSL_set_SSL_CTX)
+ * half-way.  Ours chains to the program's, so it notes the CTX's callback
+ * as the call begins (trace.c, ctx_info_cb, says which reports use it). */
 void call_note_ctx_info_cb(struct conn *c, const SSL *s)
 {
     c->entry_ctx_info_cb = ossl.SSL_CTX_get_info_callback(ossl.SSL_get_SSL_CTX(s));

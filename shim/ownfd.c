@@ -141,22 +141,18 @@ static ssize_t write_holding(int sig, int sig_err, int fd, const void *buf, size
     return n;
 }
 
-/* Whether RLIMIT_FSIZE is set, read at most once a second: only then does
- * a file write need SIGXFSZ held (three more system calls).  The callers
- * also keep their files below the limit; this is for what they cannot
- * see (another process appending to the same file, stderr a file). */
-static bool size_limited(void)
+rlim_t ownfd_size_limit(void)
 {
     static time_t read_at;
-    static bool limited;
+    static rlim_t limit = RLIM_INFINITY;
     time_t now = time(NULL);
     if (now != __atomic_load_n(&read_at, __ATOMIC_RELAXED)) {
         struct rlimit rl;
-        __atomic_store_n(&limited, getrlimit(RLIMIT_FSIZE, &rl) == 0 &&
-                                   rl.rlim_cur != RLIM_INFINITY, __ATOMIC_RELAXED);
+        __atomic_store_n(&limit, getrlimit(RLIMIT_FSIZE, &rl) == 0 ? rl.rlim_cur : RLIM_INFINITY,
+                         __ATOMIC_RELAXED);
         __atomic_store_n(&read_at, now, __ATOMIC_RELAXED);
     }
-    return __atomic_load_n(&limited, __ATOMIC_RELAXED);
+    return __atomic_load_n(&limit, __ATOMIC_RELAXED);
 }
 
 static ssize_t write_once(const struct owned_fd *o, const void *buf, size_t len)
@@ -165,7 +161,10 @@ static ssize_t write_once(const struct owned_fd *o, const void *buf, size_t len)
     case OWNFD_SOCKET: return send(o->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
     case OWNFD_PIPE:   return write_holding(SIGPIPE, EPIPE, o->fd, buf, len);
     case OWNFD_FILE:
-        if (size_limited())
+        /* With a size limit, SIGXFSZ is held (three more system calls):
+         * the callers keep their files below it, this is for what they
+         * cannot see (another process appending, stderr a file). */
+        if (ownfd_size_limit() != RLIM_INFINITY)
             return write_holding(SIGXFSZ, EFBIG, o->fd, buf, len);
         return write(o->fd, buf, len);
     default:           return write(o->fd, buf, len);
@@ -283,25 +282,24 @@ void ownfd_finish(struct owned_fd *o)
     }
 }
 
-void ownfd_say(const char *line, size_t len)
+bool ownfd_open_stderr(struct owned_fd *o)
 {
     struct stat st;
-    struct owned_fd err = OWNFD_NONE;
-    if (fstat(STDERR_FILENO, &st) != 0)
-        return;
-    if (S_ISFIFO(st.st_mode)) {
+    if (fstat(STDERR_FILENO, &st) == 0 && S_ISFIFO(st.st_mode)) {
         int fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-        if (fd < 0 || !describe(&err, fd, false)) {
-            if (fd >= 0)
-                close(fd);
-            return;
-        }
-        (void)ownfd_write(&err, line, len);
-        close(fd);
-        return;
+        if (fd >= 0)
+            return ownfd_adopt(o, fd);
     }
-    if (ownfd_borrow(&err, STDERR_FILENO))
-        (void)ownfd_write(&err, line, len);
+    return ownfd_borrow(o, STDERR_FILENO);
+}
+
+void ownfd_say(const char *line, size_t len)
+{
+    struct owned_fd err = OWNFD_NONE;
+    if (!ownfd_open_stderr(&err))
+        return;
+    (void)ownfd_write(&err, line, len);
+    ownfd_release(&err);
 }
 
 void ownfd_say_once(const char *line, size_t len)

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -69,6 +70,11 @@ void ownfd_release_copy(struct owned_fd *o);
 /* Forget o without closing: its number belongs to the program now. */
 void ownfd_forget(struct owned_fd *o);
 
+/* RLIMIT_FSIZE, read at most once a second: a file write that passes it
+ * makes the kernel kill the program with SIGXFSZ (systemd's LimitFSIZE=,
+ * `ulimit -f`). */
+rlim_t ownfd_size_limit(void);
+
 /* Write up to len bytes as one write (or send): never blocking, never
  * raising SIGPIPE.  A short write is completed only while the target takes
  * more at once (a regular file, or a pipe within a few milliseconds).
@@ -87,9 +93,14 @@ size_t ownfd_write_line(struct owned_fd *o, const void *line, size_t len);
  * short is written, or else the fragment taken back out of the file. */
 void ownfd_finish(struct owned_fd *o);
 
-/* Write one warning line to the program's stderr the same way: never
- * blocking (a pipe is opened again as a non-blocking description of our
- * own for the line), never raising SIGPIPE.  Nothing if stderr is closed. */
+/* The program's stderr, to write to without ever blocking: when it is a
+ * pipe (a stalled reader would block every write), the same pipe opened
+ * again as a non-blocking description of our own; else stderr itself,
+ * borrowed (sockets are sent to without blocking).  False if it is closed. */
+bool ownfd_open_stderr(struct owned_fd *o);
+
+/* Write one warning line to the program's stderr that way (opened for the
+ * line, released after), never raising SIGPIPE. */
 void ownfd_say(const char *line, size_t len);
 
 /* The same, for what goes wrong while the shim runs (it cannot write its

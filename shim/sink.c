@@ -32,9 +32,6 @@
 #include <time.h>
 #include <unistd.h>
 
-enum warning { WARN_OPEN, WARN_FULL, WARN_LIMIT, WARN_READ_ONLY, WARN_BLOCK, WARN_WRITE,
-               WARN_COUNT };
-
 static struct {
     pthread_mutex_t lock;
     struct owned_fd out;        /* fd -1: not open */
@@ -42,14 +39,12 @@ static struct {
     bool need_process;          /* the current file has no process line yet */
     uint64_t seq;
     uint64_t size;              /* bytes in the current file, all writers' */
-    rlim_t size_limit;          /* RLIMIT_FSIZE, read at most once a second */
     uint64_t checked_epoch;     /* the descriptor was checked in this call... */
     pid_t checked_tid;          /* ...of this thread (log_usable_locked) */
-    time_t size_limit_read_at;
     uint64_t dropped;
     const char *drop_reason;
     time_t retry_open_at;       /* after a failed open, try again from then */
-    bool warned[WARN_COUNT];
+    bool warned;                /* the process's one warning is spent */
     char path[PATH_MAX];
 } sink = { .lock = PTHREAD_MUTEX_INITIALIZER, .out = OWNFD_NONE };
 
@@ -98,11 +93,11 @@ bool sink_expand_path(char *out, size_t size, const char *tmpl, pid_t pid,
 
 /* One line on stderr, for the first cause, for the life of the process
  * (ownfd_say_once); every cause is still counted in `dropped`. */
-static void warn_once(enum warning kind, const char *what, int err)
+static void warn_once(const char *what, int err)
 {
-    if (sink.warned[kind])
+    if (sink.warned)
         return;
-    sink.warned[kind] = true;
+    sink.warned = true;
     char msg[PATH_MAX + 160];
     int n = snprintf(msg, sizeof msg, "sslshim: %s %s: %s (the program is not affected; "
                      "lost lines are counted)\n", what, sink.path, strerror(err));
@@ -247,26 +242,12 @@ static void close_log(void)
     ownfd_release(&sink.out);
 }
 
-/* stderr is the program's.  When it is a pipe, a stalled reader would
- * block every write to it: the shim opens the same pipe again for itself
- * (a file description of its own, non-blocking).  Anything else is
- * borrowed as it is (sockets are sent to without blocking). */
-static bool open_stderr(void)
-{
-    struct stat st;
-    snprintf(sink.path, sizeof sink.path, "stderr");
-    if (fstat(STDERR_FILENO, &st) == 0 && S_ISFIFO(st.st_mode)) {
-        int fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-        if (fd >= 0)
-            return ownfd_adopt(&sink.out, fd);
-    }
-    return ownfd_borrow(&sink.out, STDERR_FILENO);
-}
-
 static bool open_log_locked(void)
 {
-    if (config.sink == SINK_STDERR)
-        return open_stderr();
+    if (config.sink == SINK_STDERR) {
+        snprintf(sink.path, sizeof sink.path, "stderr");
+        return ownfd_open_stderr(&sink.out);
+    }
     int fd = config.sink == SINK_SYSLOG ? open_syslog() : open_log_file();
     return fd >= 0 && ownfd_adopt(&sink.out, fd);
 }
@@ -289,7 +270,7 @@ static bool ensure_open_locked(void)
     }
     sink.pid = process_pid();
     if (!open_log_locked()) {
-        warn_once(WARN_OPEN, "cannot open log", errno);
+        warn_once("cannot open log", errno);
         sink.retry_open_at = now + 1;
         return false;
     }
@@ -500,42 +481,28 @@ static void count_dropped(uint64_t n, const char *reason)
     sink.drop_reason = reason;
 }
 
-/* RLIMIT_FSIZE, read at most once a second: a write that passes it makes
- * the kernel kill the program with SIGXFSZ (systemd's LimitFSIZE=,
- * `ulimit -f`). */
-static rlim_t size_limit_locked(void)
-{
-    time_t now = time(NULL);
-    if (now != sink.size_limit_read_at) {
-        struct rlimit rl;
-        sink.size_limit = getrlimit(RLIMIT_FSIZE, &rl) == 0 ? rl.rlim_cur : RLIM_INFINITY;
-        sink.size_limit_read_at = now;
-    }
-    return sink.size_limit;
-}
-
 static bool within_size_limit_locked(size_t len)
 {
-    rlim_t limit = size_limit_locked();
+    rlim_t limit = ownfd_size_limit();
     return limit == RLIM_INFINITY || sink.size + len <= (uint64_t)limit;
 }
 
 static void count_failed_write(int err)
 {
     if (err == ENOSPC || err == EDQUOT) {
-        warn_once(WARN_FULL, "no space left for", err);
+        warn_once("no space left for", err);
         count_dropped(1, "disk full");
     } else if (err == EFBIG) {
-        warn_once(WARN_LIMIT, "file size limit (RLIMIT_FSIZE) reached for", err);
+        warn_once("file size limit (RLIMIT_FSIZE) reached for", err);
         count_dropped(1, "file size limit");
     } else if (err == EAGAIN) {
-        warn_once(WARN_BLOCK, "reader not keeping up with", err);
+        warn_once("reader not keeping up with", err);
         count_dropped(1, "would block");
     } else if (err == EROFS || err == EACCES || err == EPERM) {
-        warn_once(WARN_READ_ONLY, "cannot write to", err);
+        warn_once("cannot write to", err);
         count_dropped(1, "read-only");
     } else {
-        warn_once(WARN_WRITE, "cannot write to", err);
+        warn_once("cannot write to", err);
         count_dropped(1, "write failed");
     }
 }
@@ -618,7 +585,7 @@ static bool write_dropped_locked(void)
 static uint64_t rotate_at_locked(void)
 {
     uint64_t at = config.max_size;
-    rlim_t limit = size_limit_locked();
+    rlim_t limit = ownfd_size_limit();
     if (limit != RLIM_INFINITY) {
         uint64_t room = limit > 2 * LIMIT_ROOM ? LIMIT_ROOM : (uint64_t)limit / 2;
         if ((uint64_t)limit - room < at)
@@ -637,7 +604,7 @@ static void rotate_if_full_locked(void)
         return;
     close_log();
     if (rotate_files(sink.path, config.max_files) != 0)
-        warn_once(WARN_WRITE, "cannot rotate", errno);
+        warn_once("cannot rotate", errno);
     if (ensure_open_locked() && sink.need_process)
         write_process_locked();
 }

@@ -288,6 +288,20 @@ class FileSizeLimit(NeverHarm):
 
 # -- 6: log targets that would block -------------------------------------------------
 
+def drain(fd):
+    """What a non-blocking pipe holds now."""
+    got = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
 class BlockingSinks(NeverHarm):
 
     def client(self, env, count, timeout, **kw):
@@ -322,15 +336,7 @@ class BlockingSinks(NeverHarm):
             self.assertLess(shimmed.elapsed, plain.elapsed * 3 + 10,
                             "%.1f s against %.1f s without the shim"
                             % (shimmed.elapsed, plain.elapsed))
-            got = b""
-            while True:
-                try:
-                    chunk = os.read(reader, 65536)
-                except BlockingIOError:
-                    break
-                if not chunk:
-                    break
-                got += chunk
+            got = drain(reader)
             self.assertGreaterEqual(len(got), 32 * 1024, "the pipe never filled up")
             self.assertTrue(got.endswith(b"\n"), got[-200:])
             for line in got.split(b"\n")[:-1]:          # whole lines, never a fragment
@@ -353,15 +359,7 @@ class BlockingSinks(NeverHarm):
             self.assertEqual(shimmed.returncode, plain.returncode)
             self.assertEqual(shimmed.stdout, plain.stdout)
             os.set_blocking(rfd, False)
-            got = b""
-            while True:
-                try:
-                    chunk = os.read(rfd, 65536)
-                except BlockingIOError:
-                    break
-                if not chunk:
-                    break
-                got += chunk
+            got = drain(rfd)
             self.assertGreaterEqual(len(got), 32 * 1024, "the pipe never filled up")
             for line in got.split(b"\n")[:-1]:              # whole lines, never a fragment
                 self.assertTrue(line.startswith((b"sslshim[", b"sslshim: ")), line[:200])
