@@ -5,6 +5,14 @@
  * OpenSSL and records what its TLS connections do, one JSON object per line
  * (schema below), without a link-time dependency on libssl or libcrypto.
  *
+ * Every write(2) of the log carries one or more whole lines, never part of
+ * one.  Lines wait in memory only while their thread is inside an OpenSSL
+ * call, and only until the next point where the program could wait or
+ * leave: the call returning, libssl about to read from the peer on a
+ * descriptor that blocks, a failure or alert (written at once), fork, exit.
+ * seq is assigned as lines are written (gap-free in file order); ts is the
+ * time of the event.
+ *
  * This header states the contract: the schema version, the event names, the
  * environment variables with their defaults, and the optional runtime API.
  * README.md and ../shared/DESIGN.md say the same in prose.

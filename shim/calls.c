@@ -6,51 +6,23 @@
 #include "calls.h"
 
 #include "errqueue.h"
+#include "lifecycle.h"
 #include "misuse.h"
 #include "names.h"
 #include "record.h"
 #include "sink.h"
 #include "sslshim.h"
-#include "stack.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-
-__thread struct thread_call thread_call __attribute__((tls_model("initial-exec")));
-uint64_t conn_generation = 1;      /* 0 is an empty cache entry's */
 
 struct conn *call_attach(SSL *s)
 {
     int saved_errno = errno;
-    struct conn *c = conn_attach(s);
+    struct conn *c = lifecycle_track(s);
     errno = saved_errno;
     return c;
-}
-
-#define SAME_STACK_SPAN ((uintptr_t)1 << 20)   /* without bounds: one stack's frames */
-
-bool call_same_thread_stack(uintptr_t a, uintptr_t b)
-{
-    struct thread_call *t = &thread_call;
-    if (!t->stack_hi) {
-        pthread_attr_t attr;
-        void *lo;
-        size_t size;
-        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-            if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
-                t->stack_lo = (uintptr_t)lo;
-                t->stack_hi = (uintptr_t)lo + size;
-            }
-            pthread_attr_destroy(&attr);
-        }
-        if (!t->stack_hi)
-            t->stack_hi = 1;          /* unknown: the span below decides */
-    }
-    if (t->stack_hi > 1)
-        return a >= t->stack_lo && a < t->stack_hi && b >= t->stack_lo && b < t->stack_hi;
-    return (a > b ? a - b : b - a) < SAME_STACK_SPAN;
 }
 
 /* OpenSSL's state machine picks the CTX's info callback as it is entered,
@@ -83,7 +55,7 @@ static void record_error(struct call *call, int ret, int err, int saved_errno)
     errqueue_record(&e);
     ev_str(&e, "state", conn_state(call->ssl));
     if (config.stacks >= STACKS_ERRORS && c)
-        stack_record(&e, c, true);
+        current_stack_record(&e, c, true);
     record(&e);
 }
 
@@ -99,7 +71,7 @@ static void record_call(struct call *call, int ret, size_t bytes, int err)
     ev_str(&e, "err", ssl_error_name(err));
     ev_int(&e, "us", (now_ns() - call->t0) / 1000);
     if (config.stacks >= STACKS_ALL && call->conn)
-        stack_record(&e, call->conn, false);
+        current_stack_record(&e, call->conn, false);
     record(&e);
 }
 
@@ -126,8 +98,13 @@ void call_end_slow(struct call *call, int ret, size_t bytes, char dir, const voi
     struct conn *c = call->conn;
     /* The program moves its data through our wrappers, which count it:
      * libssl need not call our msg callback for every record any more (the
-     * next handshake start puts it back). */
-    if (c && bytes && c->msg_cb_ours && c->handshake_ok && !c->in_handshake) {
+     * next handshake start puts it back).  It stays until the first read
+     * that returned data, which is where a TLS 1.3 client meets the
+     * server's session tickets: on the general path, so they are messages
+     * in the log and their lines are written together as the read returns
+     * (a connection that only writes lets it go at its second write). */
+    if (c && bytes && c->msg_cb_ours && c->handshake_ok && !c->in_handshake &&
+        (dir == 'r' || dir == 'p' || c->writes > 1)) {
         ossl.SSL_set_msg_callback(call->ssl, c->prog_msg_cb);
         c->msg_cb_ours = false;
     }

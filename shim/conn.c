@@ -1,16 +1,13 @@
-/* conn.c — per-connection state: creation, lookup, the live list, the end. */
+/* conn.c — the registry of connections: creation, the ex_data slots that
+ * find a conn from its SSL, the live list, release and the end at exit.
+ * What a connection's beginning and end write, and what else hangs on a
+ * conn, belong to the layers above (lifecycle.c), called through the hooks
+ * given to conn_init. */
 #include "conn.h"
 
-#include "flight.h"
-#include "keylog.h"
-#include "loop.h"
-#include "calls.h"
 #include "names.h"
 #include "process.h"
-#include "record.h"
-#include "sslshim.h"
-#include "stack.h"
-#include "trace.h"
+#include "valgrind.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +21,8 @@
 #include <unistd.h>
 
 static atomic_uint_fast64_t next_id = 1;
+uint64_t conn_generation = 1;      /* 0 is an empty cache entry's */
+static struct conn_hooks hooks;
 
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conn *live;          /* every conn not yet ended */
@@ -62,8 +61,9 @@ static int conn_dup_family11(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, voi
     return copy_keeps_own_conn(&ossl_libs[OSSL_FAMILY_1_1], to, from_d, idx);
 }
 
-bool conn_init(void)
+bool conn_init(const struct conn_hooks *h)
 {
+    hooks = *h;
     ossl.ssl_idx = ossl.CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, NULL,
                                                 OSSL_FAMILY_FN(conn_dup),
                                                 OSSL_FAMILY_FN(conn_released));
@@ -72,20 +72,13 @@ bool conn_init(void)
     return ossl.ssl_idx >= 0 && ossl.ctx_idx >= 0;
 }
 
-struct conn *conn_of(const SSL *s)
-{
-    if (!s || ossl.ssl_idx < 0)
-        return NULL;
-    return conn_lookup(ossl_current, s, false);   /* the thread's cache, else ex_data */
-}
-
 void conn_ctx_msg_cb_set(SSL_CTX *ctx, msg_cb_fn cb)
 {
     if (ctx && ossl.ctx_idx >= 0)
         ossl.SSL_CTX_set_ex_data(ctx, ossl.ctx_idx, *(void **)&cb);
 }
 
-static msg_cb_fn ctx_msg_cb(SSL *s)
+msg_cb_fn conn_ctx_msg_cb(SSL *s)
 {
     SSL_CTX *ctx = ossl.SSL_get_SSL_CTX(s);
     void *p = ctx && ossl.ctx_idx >= 0 ? ossl.SSL_CTX_get_ex_data(ctx, ossl.ctx_idx) : NULL;
@@ -132,7 +125,7 @@ void conn_note_addresses(struct conn *c, const SSL *s)
         format_sockaddr(c->local, sizeof c->local, &ss);
 }
 
-struct conn *conn_attach(SSL *s)
+struct conn *conn_new(SSL *s)
 {
     struct conn *c = calloc(1, sizeof *c);
     if (!c)
@@ -143,38 +136,17 @@ struct conn *conn_attach(SSL *s)
     c->created_ns = now_ns();
     c->role = -1;
     c->ems = -1;
-    /* An SSL inherits the CTX's msg callback at SSL_new and has no getter for
-     * it; we remembered what the program set on the CTX.  The info callback
-     * the SSL has now (set before we saw it) is the program's own. */
-    c->prog_msg_cb = ctx_msg_cb(s);
-    c->prog_info_cb = ossl.SSL_get_info_callback(s);
-    if (trace_is_our_info_cb(c->prog_info_cb))
-        c->prog_info_cb = NULL;
-    if (trace_is_our_msg_cb(c->prog_msg_cb))
-        c->prog_msg_cb = NULL;
     c->api = ossl_current;
     if (!ossl.SSL_set_ex_data(s, ossl.ssl_idx, c)) {
         free(c);
         return NULL;
     }
-    keylog_attach(ossl.SSL_get_SSL_CTX(s));
-    ossl.SSL_set_info_callback(s, trace_info_cb[ossl.family]);
-    ossl.SSL_set_msg_callback(s, trace_msg_cb[ossl.family]);
-    c->msg_cb_ours = true;
-
     pthread_mutex_lock(&conns_lock);
     c->next = live;
     if (live)
         live->prev = c;
     live = c;
     pthread_mutex_unlock(&conns_lock);
-
-    if (level_on(LEVEL_IO)) {
-        struct ev e;
-        record_begin(&e, SSLSHIM_EV_CONN_NEW, c);
-        ev_addr(&e, "ctx", (uintptr_t)ossl.SSL_get_SSL_CTX(s));
-        record(&e);
-    }
     return c;
 }
 
@@ -184,49 +156,6 @@ const char *conn_state(const SSL *s)
     if (now && strcmp(now, "error") == 0)     /* the state stays where it failed */
         return handshake_state_name((int)ossl.SSL_get_state(s));
     return now;
-}
-
-static const char *outcome(const struct conn *c)
-{
-    if (!c->handshake_ok)
-        return c->fatal_alert || c->error_seen ? "handshake_failed" : "incomplete";
-    if (c->fatal_alert)
-        return "alert";
-    if (c->error_seen)
-        return "error";
-    return "ok";
-}
-
-static void write_conn_end(struct conn *c)
-{
-    struct ev e;
-    record_begin(&e, SSLSHIM_EV_CONN_END, c);
-    if (summary_wanted(&e))
-        snprintf(e.summary, sizeof e.summary, "%s, %s", outcome(c),
-             conn_app_data(c) ? "application data" : "no application data");
-    ev_str(&e, "role", c->role < 0 ? NULL : c->role ? "server" : "client");
-    ev_str(&e, "peer", c->peer[0] ? c->peer : NULL);
-    conn_sni_field(&e, c);
-    ev_uint(&e, "handshakes", c->handshakes);
-    ev_bool(&e, "app_data", conn_app_data(c));
-    ev_uint(&e, "bytes_in", c->bytes_in);
-    ev_uint(&e, "bytes_out", c->bytes_out);
-    ev_uint(&e, "reads", c->reads);
-    ev_uint(&e, "writes", c->writes);
-    ev_uint(&e, "records_in", c->records_in);
-    ev_uint(&e, "records_out", c->records_out);
-    ev_uint(&e, "alerts_sent", c->alerts_sent);
-    ev_uint(&e, "alerts_recv", c->alerts_recv);
-    ev_str(&e, "last_alert", c->last_alert[0] ? c->last_alert : NULL);
-    ev_str(&e, "last_state", c->last_state[0] ? c->last_state : NULL);
-    ev_str(&e, "outcome", outcome(c));
-    ev_uint(&e, "ms", (unsigned long long)((now_ns() - c->created_ns) / 1000000));
-    if (c->have_random)
-        ev_hex(&e, "client_random", c->client_random, sizeof c->client_random);
-    else
-        ev_null(&e, "client_random");
-    ev_uint(&e, "stacks", c->stacks);
-    record(&e);
 }
 
 static void unlink_locked(struct conn *c)
@@ -255,43 +184,6 @@ static enum release unlink_for_release(struct conn *c)
     return r;
 }
 
-static bool failed(const struct conn *c)
-{
-    return !conn_app_data(c) || c->fatal_alert || c->error_seen;
-}
-
-/* An SSL that never began a handshake, moved data or met an error (the
- * unused copies of SSL_dup, objects a pool makes and frees) is no
- * connection to report: it gets a conn_end only at level io, which also
- * wrote its conn_new. */
-static bool never_used(const struct conn *c)
-{
-    return c->handshakes == 0 && !conn_app_data(c) && !c->error_seen &&
-           c->alerts_sent == 0 && c->alerts_recv == 0;
-}
-
-static void conn_end(struct conn *c)
-{
-    /* A fork child that frees an SSL it inherited ends nothing: the parent
-     * still owns that connection and writes its conn_end. */
-    if (c->owner_pid != process_pid())
-        return;
-    if (never_used(c) && !level_on(LEVEL_IO))
-        return;
-    loop_conn_ended(c);
-    if (config.mode == MODE_FLIGHT) {
-        /* The history of a failed connection, then its conn_end; a healthy
-         * one writes its conn_end alone (nothing at level errors). */
-        if (failed(c))
-            flight_flush(c);
-        else
-            flight_discard(c);
-        if (!failed(c) && !level_on(LEVEL_HANDSHAKE))
-            return;
-    }
-    write_conn_end(c);
-}
-
 /* The ex_data free callback: OpenSSL is freeing the SSL, whoever called
  * SSL_free (the program, or libssl itself for an SSL BIO). */
 static void conn_released(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
@@ -304,10 +196,9 @@ static void conn_released(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     int saved_errno = errno;
     enum release r = unlink_for_release(c);
     if (r == RELEASE_END)
-        conn_end(c);
+        hooks.end(c);
     if (r != RELEASE_LEAVE) {         /* LEAVE: a leak of one conn, at exit */
-        stack_free(c->fail_stack);
-        flight_discard(c);
+        hooks.let_go(c);
         free(c);
     }
     /* Every thread's cached entry goes stale, including any made while
@@ -368,7 +259,7 @@ void conns_end_all(void)
         pthread_mutex_unlock(&conns_lock);
         if (!c)
             break;
-        conn_end(c);
+        hooks.end(c);
         pthread_mutex_lock(&conns_lock);
         if (claimed)
             __atomic_store_n(&c->active_tid, 0, __ATOMIC_RELEASE);

@@ -59,6 +59,10 @@ struct conn {
     uint64_t records_in, records_out;  /* application data records, any path */
     bool tls13;                    /* negotiated TLS 1.3: records are typed inside */
     signed char ems;               /* extended_master_secret in ServerHello: 1/0, -1 unknown */
+    bool hrr_sent;                 /* a HelloRetryRequest went out; the second
+                                      ClientHello has not come yet */
+    bool reads_never_wait;         /* reading from the peer returns rather than
+                                      waits (trace.c, at each handshake start) */
     unsigned peer_memo;            /* handshake.c: the remembered peer certificate, +1; 0 none */
     unsigned peer_memo_serial;     /* ... valid while that entry's serial is still this */
     bool app_data;                 /* seen in records or a general-path call; the data
@@ -107,18 +111,29 @@ static inline bool conn_app_data(const struct conn *c)
     return c->app_data || c->bytes_in || c->bytes_out;
 }
 
+/* What the layers above do when a conn ends (it was live: released by
+ * OpenSSL, or at exit) and before it is freed (let go of what they hung on
+ * it).  Called with no lock held. */
+struct conn_hooks {
+    void (*end)(struct conn *c);
+    void (*let_go)(struct conn *c);
+};
+
 /* Set up the ex_data slots; false if OpenSSL refused. After ossl_resolve(). */
-bool conn_init(void);
+bool conn_init(const struct conn_hooks *hooks);
 
-/* The conn of an SSL, or NULL if we have not seen it. */
-struct conn *conn_of(const SSL *s);
+/* A new conn for s, found through s's ex_data from now on and on the live
+ * list; NULL if memory is short. */
+struct conn *conn_new(SSL *s);
 
-/* Track an SSL: create its conn, install our callbacks (keeping the
- * program's), write conn_new.  Returns NULL if memory is short. */
-struct conn *conn_attach(SSL *s);
+/* Bumped whenever a conn is released (and in a fork child): the per-thread
+ * caches of SSL -> conn (calls.h) are valid while it is unchanged. */
+extern uint64_t conn_generation;
 
-/* Remember the program's msg callback of a CTX (copied into each SSL_new). */
+/* Remember the program's msg callback of a CTX (copied into each SSL_new),
+ * and read it back for an SSL of that CTX. */
 void conn_ctx_msg_cb_set(SSL_CTX *ctx, msg_cb_fn cb);
+msg_cb_fn conn_ctx_msg_cb(SSL *s);
 
 /* The "sni" field: the name as sent (escaped, with sni_hex if not UTF-8), or null. */
 void conn_sni_field(struct ev *e, const struct conn *c);

@@ -54,7 +54,7 @@ void ev_begin(struct ev *e, const char *name, uint64_t conn, bool text)
     e->buf = e->room;
     e->cap = sizeof e->room;
     e->len = EV_HEADROOM;
-    e->failed = e->failure = false;
+    e->failed = e->failure = e->urgent = false;
     e->owner = NULL;
     e->depth = 0;
     e->need_comma[0] = false;
@@ -341,15 +341,30 @@ void ev_obj_end(struct ev *e) { close_(e, '}'); }
 void ev_arr_begin(struct ev *e, const char *k) { open_(e, k, '['); }
 void ev_arr_end(struct ev *e) { close_(e, ']'); }
 
-const char *ev_finish(struct ev *e, const char *header, size_t header_len, size_t *out_len)
+static bool close_line(struct ev *e)
 {
     if (e->text)
         putc_(e, '\n');
     else
         puts_(e, "}\n");
-    if (!reserve(e, 1) || header_len > EV_HEADROOM)
-        return NULL;
+    if (!reserve(e, 1))
+        return false;
     e->buf[e->len] = '\0';              /* not written: for debuggers and tests */
+    return true;
+}
+
+const char *ev_body(struct ev *e, size_t *out_len)
+{
+    if (!close_line(e))
+        return NULL;
+    *out_len = e->len - EV_HEADROOM;
+    return e->buf + EV_HEADROOM;
+}
+
+const char *ev_finish(struct ev *e, const char *header, size_t header_len, size_t *out_len)
+{
+    if (!close_line(e) || header_len > EV_HEADROOM)
+        return NULL;
     char *start = e->buf + EV_HEADROOM - header_len;
     memcpy(start, header, header_len);
     *out_len = e->len - (EV_HEADROOM - header_len);

@@ -26,6 +26,7 @@ struct ev {
     bool text;                   /* human text instead of JSON */
     bool failed;                 /* allocation failed: drop it */
     bool failure;                /* reports a failure: flight mode writes the history */
+    bool urgent;                 /* written at once, with what waits (burst.h): alerts */
     void *owner;                 /* the struct conn it is about (record.c), or NULL */
     int depth;
     bool need_comma[EV_MAX_DEPTH];
@@ -50,6 +51,10 @@ void ev_obj_begin(struct ev *e, const char *key);   /* key NULL inside arrays */
 void ev_obj_end(struct ev *e);
 void ev_arr_begin(struct ev *e, const char *key);
 void ev_arr_end(struct ev *e);
+
+/* Closes the line and returns its body (what follows the header), for a
+ * header written later; NULL on failure. */
+const char *ev_body(struct ev *e, size_t *out_len);
 
 /* Closes the line and returns its full text (header included) for the sink.
  * `header` is written in front of the body; returns NULL on failure. */

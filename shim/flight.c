@@ -1,12 +1,14 @@
 /* flight.c — per-connection rings of stamped lines. */
 #include "flight.h"
 
+#include "burst.h"
 #include "config.h"
 #include "conn.h"
 #include "event.h"
-#include "record.h"
+#include "fields.h"
 #include "sink.h"
-#include "trace.h"
+#include "sslshim.h"
+#include "valgrind.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,7 +19,7 @@ struct kept {
     char *line;                    /* a formatted line, or NULL: */
     size_t len;                    /* (bytes counted against the budget) */
     struct stamp stamp;            /* a note, formatted when written */
-    struct flight_note note;
+    struct note note;
 };
 
 struct flight_ring {
@@ -50,8 +52,11 @@ static void drop_oldest(struct flight_ring *r)
 
 static void keep_locked(struct conn *c, struct ev *e);
 
+/* A kept event is numbered now, so the lines that wait for this thread's
+ * next write (numbered when written) go first: seq stays in event order. */
 void flight_keep(struct conn *c, struct ev *e)
 {
+    burst_flush();
     pthread_mutex_lock(&rings_lock);
     keep_locked(c, e);
     pthread_mutex_unlock(&rings_lock);
@@ -128,8 +133,9 @@ bool flight_takes_notes(const struct conn *c)
            config.format == FORMAT_JSON && !valgrind_active;
 }
 
-bool flight_keep_note(struct conn *c, const struct flight_note *n)
+bool flight_keep_note(struct conn *c, const struct note *n)
 {
+    burst_flush();                            /* as in flight_keep */
     pthread_mutex_lock(&rings_lock);
     struct kept *k = slot_locked(c, sizeof *n);
     if (k) {
@@ -143,6 +149,14 @@ bool flight_keep_note(struct conn *c, const struct flight_note *n)
     return k != NULL;
 }
 
+/* The state or msg line a note stands for (JSON: notes are kept only
+ * then, flight_takes_notes). */
+static void note_event(struct ev *e, const struct conn *c, const struct note *n)
+{
+    ev_begin(e, fields_note_name(n), c->id, false);
+    fields_note(e, n);
+}
+
 static void write_kept_locked(struct conn *c, const struct kept *k)
 {
     if (k->line) {
@@ -154,7 +168,7 @@ static void write_kept_locked(struct conn *c, const struct kept *k)
         sink_lost("memory");
         return;
     }
-    trace_note_event(e, c, &k->note);
+    note_event(e, c, &k->note);
     sink_emit_stamped(e, &k->stamp);
     ev_free(e);
     free(e);
@@ -164,6 +178,7 @@ static void discard_locked(struct conn *c);
 
 void flight_flush(struct conn *c)
 {
+    burst_flush();
     pthread_mutex_lock(&rings_lock);
     struct flight_ring *r = c->flight;
     c->flight_streaming = true;

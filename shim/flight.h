@@ -17,32 +17,11 @@ extern size_t flight_budget;      /* FLIGHT_BUDGET; unit tests lower it */
 
 struct conn;
 struct ev;
+struct note;
 
 /* Keep e (stamped now) in c's ring; when it cannot be kept (no memory,
  * over FLIGHT_BUDGET) it is written at once.  Either way e is finished. */
 void flight_keep(struct conn *c, struct ev *e);
-
-/* The frequent events (state transitions, handshake messages) are kept as
- * these few facts and formatted only if the connection's events are written:
- * a healthy connection's never are.  trace.c fills and formats them. */
-enum flight_note_kind { NOTE_STATE = 1, NOTE_MSG };
-#define NOTE_STATE_MAX 64
-struct flight_note {
-    unsigned char kind;
-    union {
-        struct {
-            bool exit;                 /* where: exit (else loop) */
-            int ret;
-            char name[NOTE_STATE_MAX]; /* OpenSSL's long state string */
-        } state;
-        struct {
-            bool sent;
-            int content_type, version;
-            int hs;                    /* handshake message type, -1 none */
-            size_t len;
-        } msg;
-    };
-};
 
 /* Whether c's events may be kept as notes now: flight mode, c not failed
  * yet, JSON lines and no Valgrind mirror (both want each summary now). */
@@ -50,7 +29,7 @@ bool flight_takes_notes(const struct conn *c);
 
 /* Keep a note, numbered and dated now; false if it could not be kept
  * (the caller then records the event the ordinary way). */
-bool flight_keep_note(struct conn *c, const struct flight_note *n);
+bool flight_keep_note(struct conn *c, const struct note *n);
 
 /* Write c's kept events in order; c streams from now on. */
 void flight_flush(struct conn *c);

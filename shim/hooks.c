@@ -9,8 +9,10 @@
 #include "conn.h"
 #include "init.h"
 #include "keylog.h"
+#include "lifecycle.h"
 #include "openssl.h"
 #include "trace.h"
+#include "undefined.h"
 #include "valgrind.h"
 
 #include <errno.h>
@@ -105,7 +107,7 @@
     do {                                                                        \
         if (__builtin_expect(valgrind_memcheck, 0) && API->on &&                \
             thread_call.depth == 0) {                                           \
-            WITH_API(valgrind_check_write(conn_of(s), fn, buf, len));           \
+            WITH_API(undefined_check_write(conn_of(s), fn, buf, len));           \
         }                                                                       \
     } while (0)
 

@@ -63,7 +63,7 @@ EXPORT SSL *HOOK(SSL_new)(SSL_CTX *ctx)
         int saved_errno = errno;
         struct ossl_api *saved = ossl_current;
         ossl_current = API;
-        conn_attach(s);
+        lifecycle_track(s);
         ossl_current = saved;
         errno = saved_errno;
     }
@@ -85,7 +85,9 @@ EXPORT void HOOK(SSL_free)(SSL *s)
     thread_call.caller = CALLER;
     thread_call.sp = here;
     thread_call.outer = NULL;
+    burst_hold();
     API->SSL_free(s);
+    burst_release();
     thread_call.depth = 0;
     thread_call.fn = NULL;
 }

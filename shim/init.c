@@ -6,12 +6,14 @@
  * settings.  A process that never calls OpenSSL does nothing more. */
 #include "init.h"
 
+#include "burst.h"
 #include "calls.h"
 #include "config.h"
 #include "conn.h"
 #include "flight.h"
 #include "handshake.h"
 #include "keylog.h"
+#include "lifecycle.h"
 #include "loop.h"
 #include "misuse.h"
 #include "openssl.h"
@@ -63,6 +65,7 @@ static void say(const char *text, bool trouble)
  * both, so the child unlocks rather than re-initialises a locked mutex. */
 static void atfork_prepare(void)
 {
+    burst_flush();                /* the child must not write the parent's lines */
     loop_atfork_prepare();
     conns_atfork_prepare();
     stack_atfork_prepare();
@@ -85,7 +88,7 @@ static void atfork_parent(void)
 
 static void atfork_child(void)
 {
-    shim_pid = getpid();
+    process_atfork_child();
     thread_call.tid = 0;              /* the child's thread has an id of its own */
     /* Cached conns are the parent's: the child's first call on each must be
      * checked (misuse after fork), so no cache entry stays valid. */
@@ -108,6 +111,7 @@ static void activate_process(void)
             say(config.warnings[i], false);
         process_gather();
         valgrind_init();
+        burst_init();
         shim_pid = getpid();
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     }
@@ -125,7 +129,7 @@ static void activate_family(int family)
     if (!found) {
         say("cannot find the program's libssl; passing calls through unrecorded", true);
     } else if (!config.disabled) {
-        if (conn_init() && keylog_init()) {
+        if (lifecycle_init() && keylog_init()) {
             ossl.on = true;
             ossl.fast_io = config.level < LEVEL_IO && !valgrind_active;
         }
@@ -164,6 +168,10 @@ static void end_family(struct ossl_api *api)
 __attribute__((destructor)) static void shim_unload(void)
 {
     int saved_errno = errno;
+    /* exit() from inside a call (a callback): its lines, and the conn_end
+     * lines below, are written now. */
+    burst_holding = false;
+    burst_flush();
     for (int f = 0; f < OSSL_FAMILIES; f++)
         end_family(&ossl_libs[f]);
     if (ossl_libs[OSSL_FAMILY_3].on || ossl_libs[OSSL_FAMILY_1_1].on) {

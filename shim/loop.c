@@ -1,6 +1,7 @@
 /* loop.c — detecting reconnect and renegotiation loops. */
 #include "loop.h"
 
+#include "current.h"
 #include "clock.h"
 #include "conn.h"
 #include "record.h"
@@ -124,7 +125,7 @@ static void record_loop(struct conn *c, const char *kind, unsigned count, unsign
                                              __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
                 stack_free(failed_at);    /* a newer one came in */
         } else {
-            stack_record(&e, c, false);
+            current_stack_record(&e, c, false);
         }
     }
     record(&e);

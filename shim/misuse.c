@@ -1,11 +1,10 @@
 /* misuse.c — detecting concurrent and after-fork use of one SSL. */
 #include "misuse.h"
 
+#include "current.h"
 #include "conn.h"
 #include "record.h"
-#include "sink.h"
 #include "sslshim.h"
-#include "stack.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -30,7 +29,7 @@ static void record_misuse(struct conn *c, const char *kind, const char *fn, pid_
         ev_int(&e, "parent_pid", c->owner_pid);
     }
     if (config.stacks >= STACKS_ERRORS)
-        stack_record(&e, c, false);
+        current_stack_record(&e, c, false);
     record(&e);
 }
 

@@ -3,7 +3,6 @@
 
 #include "config.h"
 #include "openssl.h"
-#include "sink.h"
 #include "sslshim.h"
 
 #include <errno.h>
@@ -11,6 +10,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <valgrind/valgrind.h>
@@ -31,6 +31,21 @@ void process_gather(void)
     snprintf(exe_name, sizeof exe_name, "%s", base ? base + 1 : program_invocation_short_name);
     if (!first_pid)
         first_pid = getpid();
+}
+
+static __thread pid_t cached_tid __attribute__((tls_model("initial-exec")));
+
+pid_t shim_tid(void)
+{
+    if (cached_tid == 0)
+        cached_tid = (pid_t)syscall(SYS_gettid);
+    return cached_tid;
+}
+
+void process_atfork_child(void)
+{
+    shim_pid = getpid();
+    cached_tid = 0;
 }
 
 const char *process_host(void) { return host; }

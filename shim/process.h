@@ -16,6 +16,11 @@ void process_gather(void);
 extern pid_t shim_pid;
 static inline pid_t process_pid(void) { return shim_pid ? shim_pid : (shim_pid = getpid()); }
 
+/* The current thread's kernel thread id, cached (forgotten in a fork
+ * child: process_atfork_child). */
+pid_t shim_tid(void);
+void process_atfork_child(void);
+
 const char *process_host(void);
 const char *process_exe_name(void);
 const char *process_exe_path(void);

@@ -1,13 +1,15 @@
 /* record.c — the one place events leave the builders. */
 #include "record.h"
 
+#include "burst.h"
 #include "conn.h"
+#include "fields.h"
 #include "flight.h"
 #include "sink.h"
 #include "sslshim.h"
+#include "valgrind.h"
 
 #include <string.h>
-#include "valgrind.h"
 
 void record_begin(struct ev *e, const char *name, const struct conn *c)
 {
@@ -29,10 +31,19 @@ static bool kept_for_later(struct ev *e)
     return true;
 }
 
+bool record_note(struct conn *c, const struct note *n)
+{
+    if (flight_takes_notes(c))
+        return flight_keep_note(c, n);
+    if (config.format != FORMAT_JSON || valgrind_active)
+        return false;
+    return burst_add_note(c->id, n);
+}
+
 void record(struct ev *e)
 {
     valgrind_mirror(e);
     if (!kept_for_later(e))
-        sink_emit(e);
+        burst_add(e);
     ev_free(e);
 }

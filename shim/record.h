@@ -2,6 +2,7 @@
 #ifndef SHIM_RECORD_H
 #define SHIM_RECORD_H
 
+#include "burst.h"
 #include "config.h"
 #include "event.h"
 
@@ -19,7 +20,19 @@ static inline bool summary_wanted(const struct ev *e) { return e->text || valgri
 /* Start an event in the configured format. */
 void record_begin(struct ev *e, const char *name, const struct conn *c);
 
-/* Write (or keep, in flight mode) a finished event and free it. */
+/* Write (or keep, in flight mode) a finished event and free it.  Inside
+ * an interposed call the line waits for the next flush point (burst.h). */
 void record(struct ev *e);
+
+/* A state or msg line, captured as a note (fields.h): kept in flight mode,
+ * or waiting in this thread's burst, formatted when it is written.  False
+ * when it must be formatted now (text lines, Valgrind's mirror, outside a
+ * call): the caller then records it the ordinary way. */
+struct note;
+bool record_note(struct conn *c, const struct note *n);
+
+/* A flush point: the program may wait from here on (libssl is about to
+ * read from the peer), so what waits is written now. */
+static inline void record_flush(void) { burst_flush(); }
 
 #endif

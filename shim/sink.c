@@ -27,7 +27,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,17 +44,9 @@ static struct {
     const char *drop_reason;
     time_t retry_open_at;       /* after a failed open, try again from then */
     bool warned;                /* the process's one warning is spent */
+    bool closed;                /* exit: no line is started any more */
     char path[PATH_MAX];
 } sink = { .lock = PTHREAD_MUTEX_INITIALIZER, .out = OWNFD_NONE };
-
-static __thread pid_t cached_tid __attribute__((tls_model("initial-exec")));
-
-pid_t shim_tid(void)
-{
-    if (cached_tid == 0)
-        cached_tid = (pid_t)syscall(SYS_gettid);
-    return cached_tid;
-}
 
 bool sink_expand_path(char *out, size_t size, const char *tmpl, pid_t pid,
                       const char *host, const char *exe, const char *start, uid_t uid)
@@ -203,17 +194,19 @@ __thread uint64_t sink_call_epoch __attribute__((tls_model("initial-exec")));
  * program may have closed our descriptor and got its number for one of its
  * own files or sockets) and, for a file, not removed meanwhile (a removed
  * file, or its directory, would swallow every later line).  The fstat that
- * tells (and gives the file's true size with other writers) is made once
- * per OpenSSL call of a thread, at its first line, and before every line
- * written outside a call: the program's code, which is what closes and
- * reuses descriptors, does not run on that thread in between.  (A system
- * call per line cost a tenth of a handshake's time.) */
+ * tells (and gives the file's true size with other writers) is made before
+ * every write: lines go out in bursts (burst.h), a few per OpenSSL call.
+ * Syslog takes one datagram per line: there it is made once per OpenSSL
+ * call of a thread, at its first line, and before every line written
+ * outside a call (the program's code, which is what closes and reuses
+ * descriptors, does not run on that thread in between; a system call per
+ * line cost a tenth of a handshake's time). */
 static bool log_usable_locked(void)
 {
     struct stat st;
     if (sink.out.fd < 0 || sink.pid != process_pid())
         return false;
-    if (sink_call_epoch && sink_call_epoch == sink.checked_epoch &&
+    if (config.sink == SINK_SYSLOG && sink_call_epoch && sink_call_epoch == sink.checked_epoch &&
         shim_tid() == sink.checked_tid)
         return true;
     sink.checked_epoch = 0;
@@ -417,7 +410,7 @@ static void append_tid(struct appender *a, pid_t tid)
     append_n(a, tid_digits.text, tid_digits.len);
 }
 
-static size_t json_header(char *h, size_t size, const struct ev *e, const char *ts,
+static size_t json_header(char *h, size_t size, const char *name, const char *ts,
                           const struct stamp *st)
 {
     struct appender a = { h, h + size - 1 };
@@ -426,7 +419,7 @@ static size_t json_header(char *h, size_t size, const struct ev *e, const char *
     APPEND_LITERAL(&a, "{\"ts\":\"");
     append_n(&a, ts, strlen(ts));
     APPEND_LITERAL(&a, "\",\"ev\":\"");
-    append_n(&a, e->name, strlen(e->name));
+    append_n(&a, name, strlen(name));
     append_n(&a, fixed_part.text, fixed_part.len);
     append_tid(&a, st->tid);
     APPEND_LITERAL(&a, ",\"seq\":");
@@ -447,7 +440,7 @@ static size_t format_header(char *h, size_t size, const struct ev *e, const char
         n = snprintf(h + o, size - o, "sslshim[%d]%s %s%s%s", (int)process_pid(), conn, e->name,
                      e->summary[0] ? ": " : "", e->summary);
     } else {
-        return o + json_header(h + o, size - o, e, ts, st);
+        return o + json_header(h + o, size - o, e->name, ts, st);
     }
     if (n < 0)
         return o;
@@ -487,41 +480,43 @@ static bool within_size_limit_locked(size_t len)
     return limit == RLIM_INFINITY || sink.size + len <= (uint64_t)limit;
 }
 
-static void count_failed_write(int err)
+static void count_failed_write(int err, unsigned lines)
 {
     if (err == ENOSPC || err == EDQUOT) {
         warn_once("no space left for", err);
-        count_dropped(1, "disk full");
+        count_dropped(lines, "disk full");
     } else if (err == EFBIG) {
         warn_once("file size limit (RLIMIT_FSIZE) reached for", err);
-        count_dropped(1, "file size limit");
+        count_dropped(lines, "file size limit");
     } else if (err == EAGAIN) {
         warn_once("reader not keeping up with", err);
-        count_dropped(1, "would block");
+        count_dropped(lines, "would block");
     } else if (err == EROFS || err == EACCES || err == EPERM) {
         warn_once("cannot write to", err);
-        count_dropped(1, "read-only");
+        count_dropped(lines, "read-only");
     } else {
         warn_once("cannot write to", err);
-        count_dropped(1, "write failed");
+        count_dropped(lines, "write failed");
     }
 }
 
-static bool write_raw_locked(const char *line, size_t len)
+/* Write `lines` whole lines at once: all of them, or none (a cut is taken
+ * back or completed later, ownfd_write_line). */
+static bool write_lines_locked(const char *text, size_t len, unsigned lines)
 {
-    /* syslog: one datagram, without the newline */
+    /* syslog: one datagram (one line), without the newline */
     size_t want = config.sink == SINK_SYSLOG ? len - 1 : len;
     if (config.sink == SINK_FILE && !within_size_limit_locked(len + sink.out.rest_len)) {
-        count_failed_write(EFBIG);
+        count_failed_write(EFBIG, lines);
         return false;
     }
     errno = 0;
-    if (ownfd_write_line(&sink.out, line, want) == want) {
+    if (ownfd_write_line(&sink.out, text, want) == want) {
         sink.size += len;
         return true;
     }
     int err = errno ? errno : ENOSPC;
-    count_failed_write(err);
+    count_failed_write(err, lines);
     /* The reader went away (a FIFO's, the syslog daemon restarted): open
      * again, at most once a second, rather than write into nothing. */
     if (err == EPIPE || err == ECONNREFUSED || err == ENOTCONN) {
@@ -529,6 +524,11 @@ static bool write_raw_locked(const char *line, size_t len)
         sink.retry_open_at = time(NULL) + 1;
     }
     return false;
+}
+
+static bool write_raw_locked(const char *line, size_t len)
+{
+    return write_lines_locked(line, len, 1);
 }
 
 static bool write_event_locked(struct ev *e, const struct stamp *st)
@@ -612,6 +612,8 @@ static void rotate_if_full_locked(void)
 /* Open, process line, pending dropped count: true when ready for a line. */
 static bool ready_locked(void)
 {
+    if (sink.closed && sink.pid == process_pid())
+        return false;             /* the process is ending (sink_finish) */
     if (!ensure_open_locked())
         return false;
     if (sink.need_process && !write_process_locked())
@@ -660,6 +662,96 @@ void sink_write_stamped(const char *line, size_t len)
     pthread_mutex_unlock(&sink.lock);
 }
 
+/* The text of a burst, assembled under the lock: headers are numbered in
+ * file order, so they are made here. */
+static struct {
+    char *text;
+    size_t cap;
+} burst_out;
+
+static bool burst_room_locked(size_t need)
+{
+    if (need <= burst_out.cap)
+        return true;
+    char *p = realloc(burst_out.text, need);
+    if (!p)
+        return false;
+    burst_out.text = p;
+    burst_out.cap = need;
+    return true;
+}
+
+/* The lines of a burst that fit below the file size limit, if there is
+ * one (bytes: an upper bound for their text): rotated first when a file
+ * may be, so that the lines are numbered after its process line.  *ready:
+ * false when the new file could not take its first lines. */
+static unsigned lines_within_limit_locked(const struct burst_line *lines, unsigned n, bool *ready)
+{
+    if (config.sink != SINK_FILE || ownfd_size_limit() == RLIM_INFINITY)
+        return n;
+    size_t bytes = 0;
+    for (unsigned i = 0; i < n; i++)
+        bytes += lines[i].len + EV_HEADROOM;
+    if (within_size_limit_locked(bytes + sink.out.rest_len))
+        return n;
+    if (config.max_size && sink.size > 0) {
+        close_log();
+        if (rotate_files(sink.path, config.max_files) != 0)
+            warn_once("cannot rotate", errno);
+        if (!(*ready = ready_locked()))
+            return 0;
+    }
+    unsigned fit = 0;
+    for (bytes = sink.out.rest_len; fit < n; fit++) {
+        bytes += lines[fit].len + EV_HEADROOM;
+        if (!within_size_limit_locked(bytes))
+            break;
+    }
+    return fit;
+}
+
+void sink_write_burst(const struct burst_line *lines, unsigned n, const char *bodies)
+{
+    pthread_mutex_lock(&sink.lock);
+    bool ready = ready_locked();
+    unsigned fit = ready ? lines_within_limit_locked(lines, n, &ready) : 0;
+    size_t need = 0;
+    for (unsigned i = 0; i < fit; i++)
+        need += lines[i].len + EV_HEADROOM;
+    if (fit && !burst_room_locked(need)) {
+        count_dropped(n, "memory");
+        sink.seq += n;            /* numbered and lost: the gap is explained */
+        pthread_mutex_unlock(&sink.lock);
+        return;
+    }
+    size_t len = 0;
+    unsigned lines_out = 0;
+    for (unsigned i = 0; i < fit; i++) {
+        char ts[40];
+        if (!lines[i].len) {      /* a line burst.c could not format */
+            sink.seq++;
+            count_dropped(1, "memory");
+            continue;
+        }
+        struct stamp st = { .seq = ++sink.seq, .ts = lines[i].ts, .tid = lines[i].tid };
+        format_ts(ts, sizeof ts, &st.ts);
+        len += json_header(burst_out.text + len, EV_HEADROOM, lines[i].name, ts, &st);
+        memcpy(burst_out.text + len, bodies + lines[i].off, lines[i].len);
+        len += lines[i].len;
+        lines_out++;
+    }
+    if (lines_out && write_lines_locked(burst_out.text, len, lines_out))
+        rotate_if_full_locked();
+    if (fit < n) {                /* numbered and lost: the gap is explained */
+        sink.seq += n - fit;
+        if (ready)
+            count_failed_write(EFBIG, n - fit);
+        else
+            count_dropped(n - fit, sink.drop_reason ? sink.drop_reason : "cannot open");
+    }
+    pthread_mutex_unlock(&sink.lock);
+}
+
 void sink_take_stamp(struct stamp *st)
 {
     pthread_mutex_lock(&sink.lock);
@@ -675,14 +767,29 @@ void sink_lost(const char *reason)
     pthread_mutex_unlock(&sink.lock);
 }
 
+/* How long exit waits for another thread's write in progress. */
+#define FINISH_WAIT_NS 100000000L
+
 void sink_finish(void)
 {
-    /* exit() may come from a signal handler that interrupted this thread
-     * inside the sink: never wait for the lock here. */
-    if (pthread_mutex_trylock(&sink.lock) != 0)
+    /* Another thread may be writing a burst: the end of the process would
+     * cut that write short at a page boundary and leave a fragment in the
+     * file.  So exit waits for it, and no write starts after (`closed`).
+     * The wait is bounded: exit() may come from a signal handler that
+     * interrupted this very thread inside the sink. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += FINISH_WAIT_NS;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    if (pthread_mutex_timedlock(&sink.lock, &until) != 0)
         return;
-    if (sink.pid == process_pid())
+    if (sink.pid == process_pid()) {
         ownfd_finish(&sink.out);
+        sink.closed = true;
+    }
     pthread_mutex_unlock(&sink.lock);
 }
 
@@ -698,7 +805,6 @@ void sink_atfork_child(void)
     ownfd_release_copy(&sink.out);
     sink.dropped = 0;
     sink.retry_open_at = 0;
-    cached_tid = 0;
     tid_digits.len = 0;
     pthread_mutex_unlock(&sink.lock);
 }

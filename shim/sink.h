@@ -10,6 +10,7 @@
 #define SHIM_SINK_H
 
 #include "event.h"
+#include "process.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -19,6 +20,18 @@
 
 /* Number, date and write one event now (stream mode). */
 void sink_emit(struct ev *e);
+
+/* A line kept by burst.c: its body (bodies + off, len bytes, closed with
+ * its newline), and the time and thread of its event. */
+struct burst_line {
+    struct timespec ts;           /* CLOCK_REALTIME */
+    const char *name;             /* "ev" */
+    pid_t tid;
+    unsigned off, len;
+};
+
+/* Number n kept JSON lines now and write them with one write(2). */
+void sink_write_burst(const struct burst_line *lines, unsigned n, const char *bodies);
 
 /* Number and date an event without writing it (flight mode keeps it);
  * returns the finished line inside e's buffer, or NULL. */
@@ -49,7 +62,9 @@ void sink_lost(const char *reason);
 bool sink_expand_path(char *out, size_t size, const char *tmpl, pid_t pid,
                       const char *host, const char *exe, const char *start, uid_t uid);
 
-/* At exit: a line cut short is completed or taken back (ownfd_finish). */
+/* At exit: a line cut short is completed or taken back (ownfd_finish);
+ * waits (bounded) for another thread's write in progress, and no line
+ * is started after it. */
 void sink_finish(void);
 
 /* fork() handlers (registered with pthread_atfork by init.c). */
@@ -58,11 +73,9 @@ void sink_atfork_parent(void);
 void sink_atfork_child(void);
 
 /* Which OpenSSL call of this thread lines belong to (calls.h sets it as a
- * call begins, 0 outside calls): the log's descriptor is checked once per
- * call, and before every line outside one. */
+ * call begins, 0 outside calls): the syslog socket, written a datagram per
+ * line, is checked once per call, and before every line outside one (other
+ * logs are checked before every write). */
 extern __thread uint64_t sink_call_epoch __attribute__((tls_model("initial-exec")));
-
-/* The current thread's kernel thread id, cached. */
-pid_t shim_tid(void);
 
 #endif

@@ -1,9 +1,8 @@
 /* stack.c — capturing, trimming and describing call stacks. */
 #include "stack.h"
 
-#include "calls.h"
-#include "conn.h"
 #include "config.h"
+#include "openssl.h"
 #include "process.h"
 #include "record.h"
 #include "sslshim.h"
@@ -181,14 +180,14 @@ static bool in_object(uintptr_t ip, const void *anchor)
     return anchor && dladdr((void *)ip, &a) && dladdr(anchor, &b) && a.dli_fbase == b.dli_fbase;
 }
 
-/* Index of the program's frame: the return address of the outermost
- * interposed call; else the first frame outside the shim, libssl and
- * libcrypto (a stack taken with no call of ours in progress). */
-static int first_program_frame(void *const *ips, int n)
+/* Index of the program's frame: `caller`, the return address of the
+ * outermost interposed call; else the first frame outside the shim, libssl
+ * and libcrypto (a stack taken with no call of ours in progress). */
+static int first_program_frame(void *const *ips, int n, uintptr_t caller)
 {
-    if (thread_call.depth && thread_call.caller) {
+    if (caller) {
         for (int i = 0; i < n; i++)
-            if ((uintptr_t)ips[i] == thread_call.caller)
+            if ((uintptr_t)ips[i] == caller)
                 return i;
     }
     int i = 0;
@@ -200,7 +199,7 @@ static int first_program_frame(void *const *ips, int n)
     return i < n ? i : 0;
 }
 
-struct stack *stack_capture(void)
+struct stack *stack_capture(uintptr_t caller)
 {
     void *ips[CAPTURE_MAX];
     pthread_once(&unwind_once, load_unwinder);
@@ -216,7 +215,7 @@ struct stack *stack_capture(void)
     int n = t.n;
     if (n <= 0)
         return NULL;
-    int first = first_program_frame(ips, n);
+    int first = first_program_frame(ips, n, caller);
     unsigned keep = (unsigned)(n - first);
     if (keep > config.stack_depth)
         keep = config.stack_depth;
@@ -259,23 +258,6 @@ void stack_field(struct ev *e, const char *key, const struct stack *st)
     }
     ev_arr_end(e);
     pthread_mutex_unlock(&stack_lock);
-}
-
-void stack_record(struct ev *e, struct conn *c, bool failure)
-{
-    struct stack *st = stack_capture();
-    if (!st)
-        return;
-    c->stacks++;
-    stack_field(e, "stack", st);
-    if (failure) {
-        /* Exchanged, not assigned: a program that misuses one SSL from two
-         * threads can fail in both at once, and must not make us free the
-         * old stack twice. */
-        stack_free(__atomic_exchange_n(&c->fail_stack, st, __ATOMIC_ACQ_REL));
-    } else {
-        stack_free(st);
-    }
 }
 
 void stack_atfork_prepare(void) { pthread_mutex_lock(&stack_lock); }

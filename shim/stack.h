@@ -13,23 +13,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct conn;
-
 struct stack {
     unsigned n;
     uintptr_t ip[];
 };
 
-/* Capture the current stack, trimmed to start at the program's call. */
-struct stack *stack_capture(void);
+/* Capture the current stack, trimmed to start at the program's frame:
+ * `caller` (the return address of the program's call into OpenSSL), or,
+ * when 0, the first frame outside the shim, libssl and libcrypto. */
+struct stack *stack_capture(uintptr_t caller);
 void stack_free(struct stack *st);
 
 /* Write `key` as an array of frames (and the module events it needs first). */
 void stack_field(struct ev *e, const char *key, const struct stack *st);
-
-/* Capture, add as "stack" to e, count it on c; a failure's stack is also kept
- * on c for a later loop event. */
-void stack_record(struct ev *e, struct conn *c, bool failure);
 
 /* fork() handlers; after fork the child's log has not named any module yet. */
 void stack_atfork_prepare(void);

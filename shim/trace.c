@@ -2,8 +2,9 @@
  * from the info and msg callbacks OpenSSL calls. */
 #include "trace.h"
 
-#include "calls.h"
+#include "current.h"
 #include "conn.h"
+#include "fields.h"
 #include "flight.h"
 #include "handshake.h"
 #include "keylog.h"
@@ -15,6 +16,7 @@
 #include "text.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,6 +45,23 @@ static void note_sni(struct conn *c, const SSL *s)
     c->have_sni = true;
 }
 
+/* Whether reading from the peer returns instead of waiting: a memory BIO
+ * (pair), or a descriptor in non-blocking mode (event-driven servers,
+ * curl).  Then the call returns to the program, where its lines are
+ * written, whenever it would wait.  A BIO of the program's own may wait. */
+static bool reads_never_wait(const SSL *s)
+{
+    BIO *rb = ossl.SSL_get_rbio(s);
+    if (!rb)
+        return false;
+    int type = ossl.BIO_method_type(rb);
+    if (type == BIO_TYPE_MEM || type == BIO_TYPE_BIO)
+        return true;
+    int fd = ossl.SSL_get_fd(s);
+    int flags = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+    return flags >= 0 && (flags & O_NONBLOCK);
+}
+
 static void on_handshake_start(struct conn *c, const SSL *s)
 {
     c->role = ossl.SSL_is_server(s) ? 1 : 0;
@@ -52,6 +71,7 @@ static void on_handshake_start(struct conn *c, const SSL *s)
     c->have_random = false;
     c->peer_memo = 0;
     c->last_reported_state = NULL;              /* a new handshake's states are all news */
+    c->reads_never_wait = reads_never_wait(s);
     keylog_attach(ossl.SSL_get_SSL_CTX(s));    /* SSL_set_SSL_CTX may have moved it */
     if (!c->msg_cb_ours) {                       /* taken off after the last handshake */
         ossl.SSL_set_msg_callback((SSL *)s, trace_msg_cb[ossl.family]);
@@ -82,7 +102,7 @@ static void on_handshake_start(struct conn *c, const SSL *s)
     ev_str(&e, "openssl", ossl.version);
     ev_str(&e, "libssl", ossl.libssl_path[0] ? ossl.libssl_path : NULL);
     if (config.stacks >= STACKS_HANDSHAKE)
-        stack_record(&e, c, false);
+        current_stack_record(&e, c, false);
     record(&e);
 }
 
@@ -118,17 +138,9 @@ static bool exit_would_block(const SSL *s, int where, int ret)
     }
 }
 
-static void state_fields(struct ev *e, const char *state, bool exit, int ret)
-{
-    ev_str(e, "state", state);
-    ev_str(e, "where", exit ? "exit" : "loop");
-    if (exit)
-        ev_int(e, "ret", ret);
-}
-
 static bool keep_state_note(struct conn *c, const char *state, bool exit, int ret)
 {
-    struct flight_note n;                    /* no initializer: it would clear the name */
+    struct note n;                           /* no initializer: it would clear the name */
     n.kind = NOTE_STATE;
     size_t len = strnlen(state, sizeof n.state.name);
     if (len == sizeof n.state.name)
@@ -136,7 +148,7 @@ static bool keep_state_note(struct conn *c, const char *state, bool exit, int re
     memcpy(n.state.name, state, len + 1);
     n.state.exit = exit;
     n.state.ret = ret;
-    return flight_keep_note(c, &n);
+    return record_note(c, &n);
 }
 
 /* State lines are transitions.  OpenSSL also reports a state again when it
@@ -155,13 +167,13 @@ static void on_state(struct conn *c, const SSL *s, int where, int ret)
         return;
     c->last_reported_state = state;
     bool exit = (where & SSL_CB_LOOP) == 0;
-    if (flight_takes_notes(c) && state && keep_state_note(c, state, exit, ret))
+    if (state && keep_state_note(c, state, exit, ret))
         return;
     struct ev e;
     record_begin(&e, SSLSHIM_EV_STATE, c);
     if (summary_wanted(&e))
         snprintf(e.summary, sizeof e.summary, "%s", c->last_state);
-    state_fields(&e, state, exit, ret);
+    fields_state(&e, state, exit, ret);
     record(&e);
 }
 
@@ -196,10 +208,11 @@ static void on_alert(struct conn *c, const SSL *s, int where, int ret)
     ev_str(&e, "line", e.summary);
     ev_str(&e, "state", state);
     e.failure = fatal;
+    e.urgent = true;
     if (fatal && config.stacks >= STACKS_ERRORS)
-        stack_record(&e, c, true);
+        current_stack_record(&e, c, true);
     else if (config.stacks >= STACKS_ALL)
-        stack_record(&e, c, false);
+        current_stack_record(&e, c, false);
     record(&e);
 }
 
@@ -222,14 +235,65 @@ static void on_handshake_done(struct conn *c, const SSL *s)
     record(&e);
 }
 
+/* Whether the state machine, reporting a loop in a state that wrote a
+ * message, is about to read the peer's next flight: the program may wait
+ * there (for ever, if the peer is silent), so what waits is written first.
+ * Only the last message of a flight is followed by a read; which one that
+ * is depends on the role, the version and resumption. */
+static bool flight_written(const struct conn *c, const SSL *s)
+{
+    switch ((int)ossl.SSL_get_state(s)) {
+    case TLS_ST_CW_CLNT_HELLO:
+    case TLS_ST_SW_SRVR_DONE:
+    case TLS_ST_SW_HELLO_REQ:
+    case DTLS_ST_SW_HELLO_VERIFY_REQUEST:
+        return true;
+    case TLS_ST_SW_SRVR_HELLO:
+    case TLS_ST_SW_CHANGE:
+        return c->hrr_sent;                  /* then the second ClientHello */
+    case TLS_ST_EARLY_DATA:                  /* TLS 1.3: a server's flight ends here */
+        return c->role == 1;
+    case TLS_ST_SW_FINISHED:                 /* TLS 1.2 resumed: then the client's Finished */
+        return ossl.SSL_version(s) != TLS1_3_VERSION && ossl.SSL_session_reused(s);
+    case TLS_ST_CW_FINISHED:                 /* TLS 1.2 full: then the server's Finished */
+        return ossl.SSL_version(s) != TLS1_3_VERSION && !ossl.SSL_session_reused(s);
+    default:
+        return false;
+    }
+}
+
+/* The flush points inside a call (calls.h writes the rest as the call
+ * returns): a server starting a handshake is about to read a ClientHello,
+ * a flight written is followed by a read, and after the state machine
+ * exits libssl may go on reading application data (SSL_read). */
+static bool may_wait_next(const struct conn *c, const SSL *s, int where)
+{
+    if (c->reads_never_wait)
+        return false;
+    if (where & SSL_CB_EXIT)
+        return true;
+    if ((where & SSL_CB_HANDSHAKE_START) && c->role == 1)
+        return true;
+    return (where & SSL_CB_LOOP) && flight_written(c, s);
+}
+
 static void record_info(struct conn *c, const SSL *s, int where, int ret)
 {
+    /* Inside a data call of the fast path (calls.h, io_begin), which keeps
+     * nothing itself, the state machine's reports are kept until its exit
+     * report, which every run of it ends with (alerts are written at once). */
+    if (!burst_holding && thread_call.depth && (where & (SSL_CB_LOOP | SSL_CB_HANDSHAKE_START)))
+        burst_hold();
     if (where & SSL_CB_HANDSHAKE_START)
         on_handshake_start(c, s);
     if (where & (SSL_CB_LOOP | SSL_CB_EXIT)) {
         on_state(c, s, where, ret);
         note_client_random(c, s);
     }
+    if ((where & SSL_CB_EXIT) && !thread_call.outer)
+        burst_release();                  /* the fast path's hold, above */
+    else if (burst_waiting && may_wait_next(c, s, where))
+        record_flush();
     if (where & SSL_CB_ALERT)
         on_alert(c, s, where, ret);
     if (where & SSL_CB_HANDSHAKE_DONE)
@@ -291,62 +355,47 @@ static int server_hello_has_ems(const unsigned char *m, size_t len)
     return 0;
 }
 
-/* What handshake_done needs from the messages themselves. */
+/* A ServerHello whose random is RFC 8446's fixed value is a
+ * HelloRetryRequest. */
+static bool is_hello_retry_request(const unsigned char *m, size_t len)
+{
+    static const unsigned char hrr_random[32] = {
+        0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8, 0x91,
+        0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C };
+    return len >= 4 + 2 + 32 && memcmp(m + 6, hrr_random, sizeof hrr_random) == 0;
+}
+
+/* What handshake_done needs from the messages themselves, and whether a
+ * server is waiting for a second ClientHello. */
 static void note_handshake_msg(struct conn *c, int write_p, int version,
                                const unsigned char *m, size_t len)
 {
+    if (m[0] == SSL3_MT_CLIENT_HELLO && !write_p)
+        c->hrr_sent = false;
+    if (m[0] == SSL3_MT_SERVER_HELLO && write_p)
+        c->hrr_sent = is_hello_retry_request(m, len);
     if (m[0] == SSL3_MT_SERVER_HELLO)
         c->ems = (signed char)server_hello_has_ems(m, len);
     else if (m[0] == SSL3_MT_CERTIFICATE && !write_p)
         handshake_peer_certificate_msg(c, m, len, version == TLS1_3_VERSION);
 }
 
-/* The `type` of a msg event; NULL for what is not one (record headers,
- * inner content types). */
-static const char *msg_type_name(int content_type)
-{
-    switch (content_type) {
-    case SSL3_RT_HANDSHAKE: return "handshake";
-    case SSL3_RT_CHANGE_CIPHER_SPEC: return "change_cipher_spec";
-    case SSL3_RT_ALERT: return "alert";
-    default: return NULL;
-    }
-}
-
-static void msg_fields(struct ev *e, bool sent, int content_type, int hs, size_t len,
-                       int version)
-{
-    ev_str(e, "dir", sent ? "sent" : "recv");
-    ev_str(e, "type", msg_type_name(content_type));
-    if (content_type == SSL3_RT_HANDSHAKE && hs >= 0) {
-        const char *name = handshake_msg_name(hs);
-        if (name)
-            ev_str(e, "hs", name);
-        else
-            ev_int(e, "hs", hs);
-    }
-    ev_uint(e, "len", len);
-    ev_str(e, "version", protocol_version_name(version));
-}
-
 static void record_msg(struct conn *c, int write_p, int version, int content_type,
                        const void *buf, size_t len)
 {
-    const char *type = msg_type_name(content_type);
+    const char *type = fields_msg_type(content_type);
     if (!type)
         return;                   /* record headers, inner content types */
     int hs = content_type == SSL3_RT_HANDSHAKE && len > 0 ? ((const unsigned char *)buf)[0] : -1;
-    if (flight_takes_notes(c)) {
-        struct flight_note n;
-        n.kind = NOTE_MSG;
-        n.msg.sent = write_p != 0;
-        n.msg.content_type = content_type;
-        n.msg.version = version;
-        n.msg.hs = hs;
-        n.msg.len = len;
-        if (flight_keep_note(c, &n))
-            return;
-    }
+    struct note n;
+    n.kind = NOTE_MSG;
+    n.msg.sent = write_p != 0;
+    n.msg.content_type = content_type;
+    n.msg.version = version;
+    n.msg.hs = hs;
+    n.msg.len = len;
+    if (record_note(c, &n))
+        return;
     struct ev e;
     record_begin(&e, SSLSHIM_EV_MSG, c);
     if (summary_wanted(&e)) {
@@ -354,19 +403,8 @@ static void record_msg(struct conn *c, int write_p, int version, int content_typ
         snprintf(e.summary, sizeof e.summary, "%s %s", write_p ? "sent" : "recv",
                  name ? name : type);
     }
-    msg_fields(&e, write_p != 0, content_type, hs, len, version);
+    fields_msg(&e, write_p != 0, content_type, hs, len, version);
     record(&e);
-}
-
-void trace_note_event(struct ev *e, struct conn *c, const struct flight_note *n)
-{
-    if (n->kind == NOTE_STATE) {
-        record_begin(e, SSLSHIM_EV_STATE, c);
-        state_fields(e, n->state.name, n->state.exit, n->state.ret);
-    } else {
-        record_begin(e, SSLSHIM_EV_MSG, c);
-        msg_fields(e, n->msg.sent, n->msg.content_type, n->msg.hs, n->msg.len, n->msg.version);
-    }
 }
 
 /* Application data is seen here whatever moved it: the program's SSL_read,

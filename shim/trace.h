@@ -32,11 +32,4 @@ static inline bool trace_is_our_msg_cb(void (*cb)(int, int, int, const void *, s
     return cb == trace_msg_cb[0] || cb == trace_msg_cb[1];
 }
 
-struct ev;
-struct conn;
-struct flight_note;
-
-/* Build the state or msg event a flight note stands for (not recorded). */
-void trace_note_event(struct ev *e, struct conn *c, const struct flight_note *n);
-
 #endif

@@ -2,8 +2,8 @@
  *
  * Under Valgrind the shim mirrors its important events (alerts, errors,
  * loops, misuse, handshake starts) into Valgrind's own log, so memory errors
- * and TLS events read as one timeline, and checks every SSL_write buffer for
- * undefined bytes.  Outside Valgrind all of this is one predictable branch on
+ * and TLS events read as one timeline (and undefined.c checks every
+ * SSL_write buffer for undefined bytes).  Outside Valgrind all of this is one predictable branch on
  * a flag set at activation. */
 #ifndef SHIM_VALGRIND_H
 #define SHIM_VALGRIND_H
@@ -12,7 +12,6 @@
 #include <stddef.h>
 
 struct ev;
-struct conn;
 
 extern bool valgrind_active;       /* running under Valgrind and not switched off */
 extern bool valgrind_memcheck;     /* ... and its tool is memcheck (definedness known) */
@@ -27,7 +26,5 @@ void valgrind_mirror(const struct ev *e);
 void valgrind_publish(const void *obj);
 void valgrind_acquire(const void *obj);
 
-/* Record undefined_data if buf holds undefined bytes (memcheck only). */
-void valgrind_check_write(struct conn *c, const char *fn, const void *buf, size_t len);
 
 #endif

@@ -3,7 +3,10 @@ libssl, exports only what it interposes, inert until used, bad settings never
 change the program, set-user-ID processes stay untouched."""
 import os
 import re
+import shutil
 import subprocess
+import sys
+import tempfile
 
 from lib import ROOT, SHIM, ShimTest, certs, logs, plain_env, run
 
@@ -18,6 +21,27 @@ def interposed_names():
 
 
 class Rules(ShimTest):
+
+    def test_event_path_runs_one_way(self):
+        """No file of shim/ includes a header of a layer above its own
+        (shim/LAYERS); the check itself fails on an include that points up,
+        and on a file that is in no layer."""
+        check = os.path.join(ROOT, "tests", "check_layers.py")
+        r = run([sys.executable, check], universal_newlines=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with tempfile.TemporaryDirectory() as tmp:
+            shim = os.path.join(tmp, "shim")
+            shutil.copytree(os.path.join(ROOT, "shim"), shim)
+            with open(os.path.join(shim, "sink.c"), "a") as f:
+                f.write('#include "record.h"\n')          # sink is below record
+            r = run([sys.executable, check, shim], universal_newlines=True)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("shim/sink.c (sink) includes record.h (record)", r.stderr)
+            shutil.copy(os.path.join(ROOT, "shim", "sink.c"), shim)
+            open(os.path.join(shim, "newthing.c"), "w").close()
+            r = run([sys.executable, check, shim], universal_newlines=True)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("newthing.c: not in any layer", r.stderr)
 
     def test_no_link_time_openssl(self):
         out = run(["readelf", "-d", SHIM], universal_newlines=True, check=True).stdout

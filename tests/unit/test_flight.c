@@ -31,7 +31,7 @@ static void use_flight_mode(unsigned events_per_conn)
     snprintf(config.log_template, sizeof config.log_template, "%s", log_path);
 }
 
-static void record_note(struct conn *c, unsigned i)
+static void record_line(struct conn *c, unsigned i)
 {
     struct ev e;
     record_begin(&e, SSLSHIM_EV_NOTE, c);
@@ -70,7 +70,7 @@ static void test_history_written_in_order(void)
     c->id = 1;
     use_flight_mode(64);
     for (unsigned i = 0; i < 10; i++)
-        record_note(c, i);
+        record_line(c, i);
     unsigned long long seqs[64];
     CHECK(read_seqs(seqs, 64) == 0);           /* kept, not written */
     flight_flush(c);
@@ -90,9 +90,9 @@ static void test_budget_exhausted(void)
     use_flight_mode(64);
     flight_budget = 1500;                      /* a few lines in all */
     for (unsigned i = 0; i < 20; i++)
-        record_note(a, i);                     /* a's own past makes room */
+        record_line(a, i);                     /* a's own past makes room */
     for (unsigned i = 0; i < 20; i++)
-        record_note(b, i);                     /* a holds the budget: b's are written */
+        record_line(b, i);                     /* a holds the budget: b's are written */
     flight_flush(a);
     unsigned long long seqs[256];
     unsigned n = read_seqs(seqs, 256);
