@@ -623,6 +623,15 @@ static bool ready_locked(void)
     return true;
 }
 
+/* Before a number is taken for a line written later (flight mode): the
+ * file's process line takes the first one.  The descriptor is checked when
+ * the line is written, not here. */
+static void process_line_first_locked(void)
+{
+    if (sink.out.fd < 0 || sink.pid != process_pid() || sink.need_process)
+        ready_locked();
+}
+
 /* Write e, numbered now or (st) earlier. */
 static void emit(struct ev *e, const struct stamp *st)
 {
@@ -644,7 +653,7 @@ void sink_emit_stamped(struct ev *e, const struct stamp *st) { emit(e, st); }
 const char *sink_stamp(struct ev *e, size_t *len)
 {
     pthread_mutex_lock(&sink.lock);
-    ready_locked();               /* the process line takes the first seq */
+    process_line_first_locked();
     const char *line = stamp_locked(e, len);
     pthread_mutex_unlock(&sink.lock);
     return line;
@@ -755,7 +764,7 @@ void sink_write_burst(const struct burst_line *lines, unsigned n, const char *bo
 void sink_take_stamp(struct stamp *st)
 {
     pthread_mutex_lock(&sink.lock);
-    ready_locked();               /* the process line takes the first seq */
+    process_line_first_locked();
     next_stamp_locked(st);
     pthread_mutex_unlock(&sink.lock);
 }
