@@ -51,8 +51,12 @@ static void format_notes(struct burst *b)
             continue;
         b->notes[i].pending = false;
         struct burst_line *l = &b->line[i];
-        struct ev *e = &b->scratch;
-        size_t len;
+        size_t len = fields_note_json(b->bodies + l->off, b->notes[i].conn, &b->notes[i].note);
+        if (len) {
+            l->len = (unsigned)len;
+            continue;
+        }
+        struct ev *e = &b->scratch;   /* a state name to escape: the builder */
         ev_begin(e, l->name, b->notes[i].conn, false);
         fields_note(e, &b->notes[i].note);
         const char *body = ev_body(e, &len);
@@ -60,7 +64,7 @@ static void format_notes(struct burst *b)
             memcpy(b->bodies + l->off, body, len);
             l->len = (unsigned)len;
         } else {
-            l->len = 0;           /* cannot be (NOTE_BODY_MAX): counted as lost */
+            l->len = 0;           /* cannot be (FIELDS_*_ROOM): counted as lost */
         }
         ev_free(e);
     }
@@ -150,8 +154,8 @@ static bool keep(struct burst *b, struct ev *e)
 static size_t note_room(const struct note *n)
 {
     if (n->kind == NOTE_STATE)
-        return 96 + 6 * strnlen(n->state.name, sizeof n->state.name);
-    return 192;
+        return FIELDS_STATE_ROOM(strnlen(n->state.name, sizeof n->state.name));
+    return FIELDS_MSG_ROOM;
 }
 
 bool burst_add_note(uint64_t conn, const struct note *n)

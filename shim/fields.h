@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The frequent lines (state transitions, handshake messages) are captured
  * as these few facts where they happen, and formatted later, together with
@@ -34,9 +35,17 @@ struct note {
 const char *fields_note_name(const struct note *n);
 void fields_note(struct ev *e, const struct note *n);
 
-/* The longest body a note's line can have (`conn` included, every byte of
- * the state name escaped): room kept for it until it is formatted. */
-#define NOTE_BODY_MAX (48 + 6 * NOTE_STATE_MAX + 64)
+/* A note's line body (from `,"conn":` to the newline), written straight
+ * into out, which has room for it (FIELDS_NOTE_ROOM): the same bytes
+ * fields_note writes after ev_begin, without the generic builder (most of
+ * a handshake's lines are notes).  Returns its length, or 0 for a state
+ * name that needs escaping (then use fields_note). */
+size_t fields_note_json(char *out, uint64_t conn, const struct note *n);
+
+/* The longest body a note's line can have, either way: with every byte of
+ * a state name of `len` bytes escaped, and for a msg line. */
+#define FIELDS_STATE_ROOM(len) (96 + 6 * (len))
+#define FIELDS_MSG_ROOM 192
 
 /* A state line: OpenSSL's long state name, where (exit, else loop), and an
  * exit's return value. */
