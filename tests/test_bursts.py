@@ -214,6 +214,37 @@ class Bursts(ShimTest):
         self.assertIn("CONNECTING", out)
         self.assertNotIn("HANDSHAKE_", out, "SSL_connect returned: it did not wait")
 
+    def check_waiting_server(self, start):
+        """A blocking server whose client connects and never sends its
+        ClientHello: the server's handshake_start is in the log while it
+        waits for it."""
+        log = os.path.join(self.tmp, "server.jsonl")
+        server, port = start(self.log_env(log))
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.addCleanup(sock.close)
+        deadline = time.monotonic() + POLL_S
+        while True:
+            self.assertIsNone(server.p.poll(), "the server ended instead of waiting")
+            if events(complete_events(log), "handshake_start", role="server"):
+                break
+            if time.monotonic() > deadline:
+                self.fail("the server has waited %d s for a ClientHello and its "
+                          "handshake_start is not in the log" % POLL_S)
+            time.sleep(0.05)
+        self.assertIsNone(server.p.poll(), "the server ended: it was not waiting")
+        evs = read_log(log)
+        self.assert_seq_complete(evs, log)
+        self.assertFalse(events(evs, "msg", dir="recv"), "the client sent nothing")
+
+    def test_blocking_ssl_accept_waiting_for_a_silent_client(self):
+        """tls_server: a blocking SSL_accept, stuck in read(2) inside libssl."""
+        self.check_waiting_server(lambda env: self.fixture_server(env=env))
+
+    def test_ssl_bio_server_waiting_for_a_silent_client(self):
+        """openssl s_server -www: libssl drives the handshake itself through
+        an SSL BIO, outside any call of ours."""
+        self.check_waiting_server(lambda env: self.openssl_server("-www", "-naccept", "1", env=env))
+
     # -- 2: abort() around SSL_connect: no exit path writes anything late ------------
 
     def run_abort(self, server_args, client_args, **shim_env):
