@@ -36,7 +36,7 @@ void call_note_ctx_info_cb(struct conn *c, const SSL *s)
     c->entry_ctx_known = true;
 }
 
-static void record_error(struct call *call, int ret, int err, int saved_errno)
+__attribute__((cold)) static void record_error(struct call *call, int ret, int err, int saved_errno)
 {
     struct conn *c = call->conn;
     char buf[128];

@@ -39,7 +39,7 @@ bool call_same_thread_stack(uintptr_t a, uintptr_t b)
     return (a > b ? a - b : b - a) < SAME_STACK_SPAN;
 }
 
-void current_stack_record(struct ev *e, struct conn *c, bool failure)
+__attribute__((cold)) void current_stack_record(struct ev *e, struct conn *c, bool failure)
 {
     struct stack *st = stack_capture(thread_call.depth ? thread_call.caller : 0);
     if (!st)

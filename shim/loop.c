@@ -95,7 +95,7 @@ static void format_wall(char *out, size_t size, int64_t ns)
     snprintf(out + n, size - n, ".%06ldZ", (long)(ns % 1000000000 / 1000));
 }
 
-static void record_loop(struct conn *c, const char *kind, unsigned count, unsigned failed,
+__attribute__((cold)) static void record_loop(struct conn *c, const char *kind, unsigned count, unsigned failed,
                         int64_t first_wall)
 {
     char first[40];

@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 
-static void record_misuse(struct conn *c, const char *kind, const char *fn, pid_t other_tid,
+__attribute__((cold)) static void record_misuse(struct conn *c, const char *kind, const char *fn, pid_t other_tid,
                           const char *other_fn)
 {
     struct ev e;
@@ -33,7 +33,7 @@ static void record_misuse(struct conn *c, const char *kind, const char *fn, pid_
     record(&e);
 }
 
-void misuse_seen(struct conn *c, const char *fn, pid_t me, pid_t other)
+__attribute__((cold)) void misuse_seen(struct conn *c, const char *fn, pid_t me, pid_t other)
 {
     int saved_errno = errno;
     if (c->owner_pid != shim_pid && !c->fork_reported) {

@@ -84,7 +84,7 @@ bool sink_expand_path(char *out, size_t size, const char *tmpl, pid_t pid,
 
 /* One line on stderr, for the first cause, for the life of the process
  * (ownfd_say_once); every cause is still counted in `dropped`. */
-static void warn_once(const char *what, int err)
+__attribute__((cold)) static void warn_once(const char *what, int err)
 {
     if (sink.warned)
         return;
@@ -480,7 +480,7 @@ static bool within_size_limit_locked(size_t len)
     return limit == RLIM_INFINITY || sink.size + len <= (uint64_t)limit;
 }
 
-static void count_failed_write(int err, unsigned lines)
+__attribute__((cold)) static void count_failed_write(int err, unsigned lines)
 {
     if (err == ENOSPC || err == EDQUOT) {
         warn_once("no space left for", err);
@@ -545,7 +545,7 @@ static bool write_event_locked(struct ev *e, const struct stamp *st)
 /* The process and dropped lines are written from inside the writing of
  * another line: their builders live on the heap, not on the program's stack
  * below that line's (struct ev holds the line). */
-static bool write_process_locked(void)
+__attribute__((cold)) static bool write_process_locked(void)
 {
     struct ev *p = malloc(sizeof *p);
     if (!p)
@@ -559,7 +559,7 @@ static bool write_process_locked(void)
     return ok;
 }
 
-static bool write_dropped_locked(void)
+__attribute__((cold)) static bool write_dropped_locked(void)
 {
     struct ev *d = malloc(sizeof *d);
     if (!d)

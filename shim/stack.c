@@ -199,7 +199,7 @@ static int first_program_frame(void *const *ips, int n, uintptr_t caller)
     return i < n ? i : 0;
 }
 
-struct stack *stack_capture(uintptr_t caller)
+__attribute__((cold)) struct stack *stack_capture(uintptr_t caller)
 {
     void *ips[CAPTURE_MAX];
     pthread_once(&unwind_once, load_unwinder);
@@ -230,7 +230,7 @@ struct stack *stack_capture(uintptr_t caller)
 
 void stack_free(struct stack *st) { free(st); }
 
-void stack_field(struct ev *e, const char *key, const struct stack *st)
+__attribute__((cold)) void stack_field(struct ev *e, const char *key, const struct stack *st)
 {
     if (!st)
         return;

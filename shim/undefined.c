@@ -32,7 +32,7 @@ static long first_undefined(const unsigned char *buf, size_t len)
     return -1;
 }
 
-void undefined_check_write(struct conn *c, const char *fn, const void *buf, size_t len)
+__attribute__((cold)) void undefined_check_write(struct conn *c, const char *fn, const void *buf, size_t len)
 {
     if (!buf || len == 0)
         return;
