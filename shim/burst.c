@@ -18,7 +18,7 @@ __thread unsigned burst_waiting __attribute__((tls_model("initial-exec")));
 /* A healthy handshake end keeps a few KiB at most; a burst that grows past
  * this (stacks at every call, a long data dump) is written early. */
 #define BURST_BYTES (32u << 10)
-#define BURST_LINES 128u
+#define BURST_LINES BURST_LINES_MAX
 
 /* One per thread, made on its first kept line and freed when it exits
  * (the key's destructor, which writes anything still waiting first). */

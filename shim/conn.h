@@ -62,7 +62,8 @@ struct conn {
     bool hrr_sent;                 /* a HelloRetryRequest went out; the second
                                       ClientHello has not come yet */
     bool reads_never_wait;         /* reading from the peer returns rather than
-                                      waits (trace.c, at each handshake start) */
+                                      waits, as asked in call `never_wait_call` */
+    uint64_t never_wait_call;      /* (trace.c, reads_never_wait_now) */
     unsigned peer_memo;            /* handshake.c: the remembered peer certificate, +1; 0 none */
     unsigned peer_memo_serial;     /* ... valid while that entry's serial is still this */
     bool app_data;                 /* seen in records or a general-path call; the data

@@ -168,6 +168,10 @@ static void end_family(struct ossl_api *api)
 __attribute__((destructor)) static void shim_unload(void)
 {
     int saved_errno = errno;
+    /* exit() from a signal handler that interrupted this thread inside the
+     * sink: writing would wait for a lock this thread holds. */
+    if (sink_busy_here())
+        return;
     /* exit() from inside a call (a callback): its lines, and the conn_end
      * lines below, are written now. */
     burst_holding = false;

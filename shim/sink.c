@@ -623,6 +623,24 @@ static bool ready_locked(void)
     return true;
 }
 
+/* Whether this thread holds the sink's lock: exit() called from a signal
+ * handler that interrupted the sink must not wait for it (sink_busy_here). */
+static __thread bool held_here __attribute__((tls_model("initial-exec")));
+
+static void lock_sink(void)
+{
+    pthread_mutex_lock(&sink.lock);
+    held_here = true;
+}
+
+static void unlock_sink(void)
+{
+    held_here = false;
+    pthread_mutex_unlock(&sink.lock);
+}
+
+bool sink_busy_here(void) { return held_here; }
+
 /* Before a number is taken for a line written later (flight mode): the
  * file's process line takes the first one.  The descriptor is checked when
  * the line is written, not here. */
@@ -635,7 +653,7 @@ static void process_line_first_locked(void)
 /* Write e, numbered now or (st) earlier. */
 static void emit(struct ev *e, const struct stamp *st)
 {
-    pthread_mutex_lock(&sink.lock);
+    lock_sink();
     if (ready_locked()) {
         if (write_event_locked(e, st))
             rotate_if_full_locked();
@@ -644,7 +662,7 @@ static void emit(struct ev *e, const struct stamp *st)
             sink.seq++;           /* numbered and lost: the gap is explained by `dropped` */
         count_dropped(1, sink.drop_reason ? sink.drop_reason : "cannot open");
     }
-    pthread_mutex_unlock(&sink.lock);
+    unlock_sink();
 }
 
 void sink_emit(struct ev *e) { emit(e, NULL); }
@@ -652,31 +670,55 @@ void sink_emit_stamped(struct ev *e, const struct stamp *st) { emit(e, st); }
 
 const char *sink_stamp(struct ev *e, size_t *len)
 {
-    pthread_mutex_lock(&sink.lock);
+    lock_sink();
     process_line_first_locked();
     const char *line = stamp_locked(e, len);
-    pthread_mutex_unlock(&sink.lock);
+    unlock_sink();
     return line;
 }
 
 void sink_write_stamped(const char *line, size_t len)
 {
-    pthread_mutex_lock(&sink.lock);
+    lock_sink();
     if (ready_locked()) {
         if (write_raw_locked(line, len))
             rotate_if_full_locked();
     } else {
         count_dropped(1, sink.drop_reason ? sink.drop_reason : "cannot open");
     }
-    pthread_mutex_unlock(&sink.lock);
+    unlock_sink();
 }
 
 /* The text of a burst, assembled under the lock: headers are numbered in
- * file order, so they are made here. */
+ * file order, so they are made here.  end[i]: where line i ends. */
 static struct {
     char *text;
     size_t cap;
+    size_t end[BURST_LINES_MAX];
 } burst_out;
+
+/* A pipe or FIFO (or a stream socket on stderr) takes a write of at most
+ * PIPE_BUF bytes whole or not at all; a longer one may be cut, and other
+ * writers' bytes may come in between.  A burst goes there in writes of
+ * whole lines up to PIPE_BUF each (a longer line alone, as ever); the
+ * lines a full pipe does not take are counted (`would block`). */
+static bool write_burst_in_pieces_locked(unsigned n)
+{
+    size_t start = 0;
+    for (unsigned i = 0; i < n;) {
+        unsigned j = i + 1;
+        while (j < n && burst_out.end[j] - start <= PIPE_BUF)
+            j++;
+        if (!write_lines_locked(burst_out.text + start, burst_out.end[j - 1] - start, j - i)) {
+            if (j < n)
+                count_dropped(n - j, sink.drop_reason);
+            return false;
+        }
+        start = burst_out.end[j - 1];
+        i = j;
+    }
+    return true;
+}
 
 static bool burst_room_locked(size_t need)
 {
@@ -690,17 +732,28 @@ static bool burst_room_locked(size_t need)
     return true;
 }
 
+/* The most bytes line l of a burst can take in the file: its body and the
+ * longest header it can get (json_header: the literals, a timestamp, its
+ * name, the fixed part, a tid and a seq at their longest). */
+static size_t line_bound(const struct burst_line *l)
+{
+    if (fixed_part.pid != process_pid())
+        make_fixed_part();
+    return l->len + sizeof "{\"ts\":\"" + 32 + sizeof "\",\"ev\":\"" + strlen(l->name) +
+           fixed_part.len + 11 + sizeof ",\"seq\":" + 20;
+}
+
 /* The lines of a burst that fit below the file size limit, if there is
- * one (bytes: an upper bound for their text): rotated first when a file
- * may be, so that the lines are numbered after its process line.  *ready:
- * false when the new file could not take its first lines. */
+ * one: rotated first when a file may be, so that the lines are numbered
+ * after its process line.  *ready: false when the new file could not take
+ * its first lines. */
 static unsigned lines_within_limit_locked(const struct burst_line *lines, unsigned n, bool *ready)
 {
     if (config.sink != SINK_FILE || ownfd_size_limit() == RLIM_INFINITY)
         return n;
     size_t bytes = 0;
     for (unsigned i = 0; i < n; i++)
-        bytes += lines[i].len + EV_HEADROOM;
+        bytes += line_bound(&lines[i]);
     if (within_size_limit_locked(bytes + sink.out.rest_len))
         return n;
     if (config.max_size && sink.size > 0) {
@@ -712,7 +765,7 @@ static unsigned lines_within_limit_locked(const struct burst_line *lines, unsign
     }
     unsigned fit = 0;
     for (bytes = sink.out.rest_len; fit < n; fit++) {
-        bytes += lines[fit].len + EV_HEADROOM;
+        bytes += line_bound(&lines[fit]);
         if (!within_size_limit_locked(bytes))
             break;
     }
@@ -721,7 +774,7 @@ static unsigned lines_within_limit_locked(const struct burst_line *lines, unsign
 
 void sink_write_burst(const struct burst_line *lines, unsigned n, const char *bodies)
 {
-    pthread_mutex_lock(&sink.lock);
+    lock_sink();
     bool ready = ready_locked();
     unsigned fit = ready ? lines_within_limit_locked(lines, n, &ready) : 0;
     size_t need = 0;
@@ -730,7 +783,7 @@ void sink_write_burst(const struct burst_line *lines, unsigned n, const char *bo
     if (fit && !burst_room_locked(need)) {
         count_dropped(n, "memory");
         sink.seq += n;            /* numbered and lost: the gap is explained */
-        pthread_mutex_unlock(&sink.lock);
+        unlock_sink();
         return;
     }
     size_t len = 0;
@@ -747,9 +800,12 @@ void sink_write_burst(const struct burst_line *lines, unsigned n, const char *bo
         len += json_header(burst_out.text + len, EV_HEADROOM, lines[i].name, ts, &st);
         memcpy(burst_out.text + len, bodies + lines[i].off, lines[i].len);
         len += lines[i].len;
-        lines_out++;
+        burst_out.end[lines_out++] = len;
     }
-    if (lines_out && write_lines_locked(burst_out.text, len, lines_out))
+    bool written = sink.out.kind == OWNFD_FILE
+                       ? lines_out && write_lines_locked(burst_out.text, len, lines_out)
+                       : lines_out && write_burst_in_pieces_locked(lines_out);
+    if (written)
         rotate_if_full_locked();
     if (fit < n) {                /* numbered and lost: the gap is explained */
         sink.seq += n - fit;
@@ -758,22 +814,22 @@ void sink_write_burst(const struct burst_line *lines, unsigned n, const char *bo
         else
             count_dropped(n - fit, sink.drop_reason ? sink.drop_reason : "cannot open");
     }
-    pthread_mutex_unlock(&sink.lock);
+    unlock_sink();
 }
 
 void sink_take_stamp(struct stamp *st)
 {
-    pthread_mutex_lock(&sink.lock);
+    lock_sink();
     process_line_first_locked();
     next_stamp_locked(st);
-    pthread_mutex_unlock(&sink.lock);
+    unlock_sink();
 }
 
 void sink_lost(const char *reason)
 {
-    pthread_mutex_lock(&sink.lock);
+    lock_sink();
     count_dropped(1, reason);
-    pthread_mutex_unlock(&sink.lock);
+    unlock_sink();
 }
 
 /* How long exit waits for another thread's write in progress. */
@@ -793,7 +849,7 @@ void sink_finish(void)
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
-    if (pthread_mutex_timedlock(&sink.lock, &until) != 0)
+    if (held_here || pthread_mutex_timedlock(&sink.lock, &until) != 0)
         return;
     if (sink.pid == process_pid()) {
         ownfd_finish(&sink.out);

@@ -30,7 +30,9 @@ struct burst_line {
     unsigned off, len;
 };
 
-/* Number n kept JSON lines now and write them with one write(2). */
+/* Number n (at most BURST_LINES_MAX) kept JSON lines now and write them
+ * with one write(2) (to a pipe: writes of whole lines up to PIPE_BUF). */
+#define BURST_LINES_MAX 128
 void sink_write_burst(const struct burst_line *lines, unsigned n, const char *bodies);
 
 /* Number and date an event without writing it (flight mode keeps it);
@@ -66,6 +68,10 @@ bool sink_expand_path(char *out, size_t size, const char *tmpl, pid_t pid,
  * waits (bounded) for another thread's write in progress, and no line
  * is started after it. */
 void sink_finish(void);
+
+/* Whether this thread is inside the sink (holds its lock): true only when
+ * a signal handler interrupted it there and now runs exit(). */
+bool sink_busy_here(void);
 
 /* fork() handlers (registered with pthread_atfork by init.c). */
 void sink_atfork_prepare(void);

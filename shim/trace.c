@@ -62,6 +62,20 @@ static bool reads_never_wait(const SSL *s)
     return flags >= 0 && (flags & O_NONBLOCK);
 }
 
+/* The same, asked at most once per OpenSSL call of the program (and only
+ * when lines wait): programs switch a descriptor's mode between calls
+ * (non-blocking for connect and the handshake, blocking after), not
+ * inside one.  A data call of the fast path has no number: asked each time. */
+static bool reads_never_wait_now(struct conn *c, const SSL *s)
+{
+    uint64_t call = thread_call.outer ? thread_call.token : 0;
+    if (!call || c->never_wait_call != call) {
+        c->reads_never_wait = reads_never_wait(s);
+        c->never_wait_call = call;
+    }
+    return c->reads_never_wait;
+}
+
 static void on_handshake_start(struct conn *c, const SSL *s)
 {
     c->role = ossl.SSL_is_server(s) ? 1 : 0;
@@ -71,7 +85,6 @@ static void on_handshake_start(struct conn *c, const SSL *s)
     c->have_random = false;
     c->peer_memo = 0;
     c->last_reported_state = NULL;              /* a new handshake's states are all news */
-    c->reads_never_wait = reads_never_wait(s);
     keylog_attach(ossl.SSL_get_SSL_CTX(s));    /* SSL_set_SSL_CTX may have moved it */
     if (!c->msg_cb_ours) {                       /* taken off after the last handshake */
         ossl.SSL_set_msg_callback((SSL *)s, trace_msg_cb[ossl.family]);
@@ -266,15 +279,11 @@ static bool flight_written(const struct conn *c, const SSL *s)
  * returns): a server starting a handshake is about to read a ClientHello,
  * a flight written is followed by a read, and after the state machine
  * exits libssl may go on reading application data (SSL_read). */
-static bool may_wait_next(const struct conn *c, const SSL *s, int where)
+static bool may_wait_next(struct conn *c, const SSL *s, int where)
 {
-    if (c->reads_never_wait)
-        return false;
-    if (where & SSL_CB_EXIT)
-        return true;
-    if ((where & SSL_CB_HANDSHAKE_START) && c->role == 1)
-        return true;
-    return (where & SSL_CB_LOOP) && flight_written(c, s);
+    bool point = (where & SSL_CB_EXIT) || ((where & SSL_CB_HANDSHAKE_START) && c->role == 1) ||
+                 ((where & SSL_CB_LOOP) && flight_written(c, s));
+    return point && !reads_never_wait_now(c, s);
 }
 
 static void record_info(struct conn *c, const SSL *s, int where, int ret)
@@ -425,6 +434,36 @@ static void count_record(struct conn *c, int write_p, int content_type, const vo
         c->records_in++;
 }
 
+/* Whether the state machine is reading the peer's messages. */
+static bool reading_state(int state)
+{
+    switch (state) {
+    case TLS_ST_CR_SRVR_HELLO: case TLS_ST_CR_CERT: case TLS_ST_CR_CERT_STATUS:
+    case TLS_ST_CR_KEY_EXCH: case TLS_ST_CR_CERT_REQ: case TLS_ST_CR_SRVR_DONE:
+    case TLS_ST_CR_SESSION_TICKET: case TLS_ST_CR_CHANGE: case TLS_ST_CR_FINISHED:
+    case TLS_ST_CR_ENCRYPTED_EXTENSIONS: case TLS_ST_CR_CERT_VRFY: case TLS_ST_CR_HELLO_REQ:
+    case TLS_ST_CR_KEY_UPDATE: case DTLS_ST_CR_HELLO_VERIFY_REQUEST:
+    case TLS_ST_SR_CLNT_HELLO: case TLS_ST_SR_CERT: case TLS_ST_SR_KEY_EXCH:
+    case TLS_ST_SR_CERT_VRFY: case TLS_ST_SR_NEXT_PROTO: case TLS_ST_SR_CHANGE:
+    case TLS_ST_SR_FINISHED: case TLS_ST_SR_KEY_UPDATE: case TLS_ST_SR_END_OF_EARLY_DATA:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Flush points among the messages, on a descriptor that blocks: a message
+ * received is read in the middle of the peer's flight, and the next one may
+ * be long in coming; a message sent while the state machine reads is DTLS
+ * resending its flight after a timeout, before it waits again. */
+static void after_msg(struct conn *c, SSL *s, int write_p)
+{
+    if (!burst_waiting)
+        return;
+    if ((!write_p || reading_state((int)ossl.SSL_get_state(s))) && !reads_never_wait_now(c, s))
+        record_flush();
+}
+
 static void trace_msg(int write_p, int version, int content_type, const void *buf,
                       size_t len, SSL *s, void *arg)
 {
@@ -436,8 +475,10 @@ static void trace_msg(int write_p, int version, int content_type, const void *bu
         else if (content_type == SSL3_RT_HANDSHAKE && len > 0)
             note_handshake_msg(c, write_p, version, buf, len);
         if (content_type != SSL3_RT_HEADER && content_type != SSL3_RT_INNER_CONTENT_TYPE &&
-            level_on(LEVEL_HANDSHAKE))
+            level_on(LEVEL_HANDSHAKE)) {
             record_msg(c, write_p, version, content_type, buf, len);
+            after_msg(c, s, write_p);
+        }
     }
     errno = saved_errno;
     if (c && c->prog_msg_cb)

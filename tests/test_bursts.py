@@ -343,17 +343,15 @@ class Bursts(ShimTest):
 
     # -- 3: two processes of eight threads append to one file ---------------------
 
-    def test_two_threaded_processes_append_to_one_file(self):
-        """Two processes (released together) of 8 threads x 20 connections
-        with one SSLSHIM_LOG file: whole JSON lines, each process's events
-        all there, numbered 1..n in file order, none dropped."""
+    def run_two_threaded_processes(self, log, **shim_env):
+        """Two processes (released together) of 8 threads x 20 connections,
+        both logging to `log`; returns them, finished and checked."""
         server, port = self.fixture_server("--conns", "0", "--threads", "--timeout", "120",
                                            env=plain_env())
-        log = os.path.join(self.tmp, "shared.jsonl")    # no %p: one file for both
         cmd = [fixture("burst_threads"), "--port", str(port), "--cafile", certs()["ca.pem"],
                "--threads", str(THREADS), "--count", str(COUNT), "--wait-go",
                "--timeout", "60"]
-        procs = [self.popen(cmd, self.log_env(log)) for _ in range(2)]
+        procs = [self.popen(cmd, self.log_env(log, **shim_env)) for _ in range(2)]
         for p in procs:                       # both set up, then released together
             deadline = time.monotonic() + 10
             while "READY" not in self.text(p.out_file):
@@ -370,7 +368,14 @@ class Bursts(ShimTest):
                 self.fail("burst_threads did not finish within 60 s")
             self.assertEqual(p.returncode, 0, self.text(p.out_file) + self.text(p.err_file)[-2000:])
             self.assertIn("DONE ok=%d failed=0" % (THREADS * COUNT), self.text(p.out_file))
+        return procs
 
+    def test_two_threaded_processes_append_to_one_file(self):
+        """Two processes (released together) of 8 threads x 20 connections
+        with one SSLSHIM_LOG file: whole JSON lines, each process's events
+        all there, numbered 1..n in file order, none dropped."""
+        log = os.path.join(self.tmp, "shared.jsonl")    # no %p: one file for both
+        procs = self.run_two_threaded_processes(log)
         with open(log, "rb") as f:
             raw = f.read()
         self.assertTrue(raw.endswith(b"\n"), "the file ends inside a line")
@@ -405,3 +410,64 @@ class Bursts(ShimTest):
         # in the file more than once (not one block after the other).
         switches = sum(1 for a, b in zip(evs, evs[1:]) if a["pid"] != b["pid"])
         self.assertGreater(switches, 2, "the two processes did not write concurrently")
+
+    def test_two_threaded_processes_write_to_one_slow_fifo(self):
+        """The same two processes with one FIFO as SSLSHIM_LOG and a reader
+        that falls behind: a pipe takes a write of at most PIPE_BUF bytes
+        whole or not at all, so bursts go there in pieces of whole lines.
+        Every line the reader gets is one whole JSON object; what the full
+        pipe did not take is counted (`dropped`), and for each process the
+        numbers missing are exactly what its dropped lines count.  Stacks on
+        every event make the bursts several times PIPE_BUF."""
+        fifo = os.path.join(self.tmp, "shared.fifo")
+        os.mkfifo(fifo, 0o600)
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        got, stop = [], threading.Event()
+
+        def reader():
+            """Slow while the writers run, then drains the pipe to its end."""
+            while True:
+                select.select([fd], [], [], 0.05)
+                try:
+                    chunk = os.read(fd, 16384)
+                except BlockingIOError:
+                    chunk = None
+                if chunk:
+                    got.append(chunk)
+                    if not stop.is_set():
+                        time.sleep(0.005)      # slower than the writers
+                elif chunk == b"" and stop.is_set():
+                    return                     # no writer left, nothing left
+                else:
+                    time.sleep(0.01)
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        try:
+            procs = self.run_two_threaded_processes(fifo, SSLSHIM_STACKS="all")
+        finally:
+            stop.set()
+            t.join(timeout=30)
+            os.close(fd)
+        self.assertFalse(t.is_alive(), "the reader did not finish")
+        raw = b"".join(got)
+        self.assertTrue(raw.endswith(b"\n"), "the reader got a line cut short")
+        evs = []
+        for n, line in enumerate(raw.split(b"\n")[:-1], 1):
+            try:
+                evs.append(json.loads(line.decode("utf-8")))
+            except ValueError as ex:
+                self.fail("line %d is not one JSON object (%s): %r" % (n, ex, line[:300]))
+        for p in procs:
+            mine = [e for e in evs if e["pid"] == p.pid]
+            self.assertTrue(mine, "pid %d wrote nothing the reader got" % p.pid)
+            seqs = [e["seq"] for e in mine]
+            self.assertEqual(seqs, sorted(seqs), "pid %d: lines out of seq order" % p.pid)
+            self.assertEqual(len(seqs), len(set(seqs)), "pid %d: a seq twice" % p.pid)
+            lost = sum(e["n"] for e in events(mine, "dropped"))
+            # Numbers taken but never read: counted by a dropped line, except
+            # those after the process's last dropped line was written (the
+            # count for them has no later line to go out with).
+            last = max(e["seq"] for e in events(mine, "dropped")) if lost else 0
+            missing_before = len(set(range(1, last + 1)) - set(seqs))
+            self.assertEqual(missing_before, lost, "pid %d: dropped counts %d, %d missing "
+                             "before the last dropped line" % (p.pid, lost, missing_before))
