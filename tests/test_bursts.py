@@ -20,6 +20,7 @@ processes the test started are stopped, by PID.
 """
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -213,6 +214,42 @@ class Bursts(ShimTest):
         out = self.text(p.out_file)
         self.assertIn("CONNECTING", out)
         self.assertNotIn("HANDSHAKE_", out, "SSL_connect returned: it did not wait")
+
+    def test_read_after_a_non_blocking_handshake_waits_for_a_silent_server(self):
+        """The handshake on a non-blocking socket, then the socket made
+        blocking and SSL_read called; the server (openssl s_server, TLS 1.3)
+        sends its session tickets and nothing more.  While the client waits
+        inside SSL_read, the tickets it processed there are in the log."""
+        log = os.path.join(self.tmp, "then-read.jsonl")
+        c = certs()
+        server = self.popen(["openssl", "s_server", "-accept", "127.0.0.1:0", "-tls1_3",
+                             "-cert", c["server.pem"], "-key", c["server.key"]], plain_env())
+        deadline = time.monotonic() + 10
+        while not re.search(r"ACCEPT 127\.0\.0\.1:(\d+)", self.text(server.out_file)):
+            self.assertIsNone(server.poll(), self.text(server.err_file))
+            self.assertLess(time.monotonic(), deadline, "s_server never listened")
+            time.sleep(0.02)
+        port = int(re.search(r"ACCEPT 127\.0\.0\.1:(\d+)", self.text(server.out_file)).group(1))
+        p = self.popen([fixture("burst_hang"), "--port", str(port), "--timeout", "30",
+                        "--then-read"], self.log_env(log))
+        deadline = time.monotonic() + POLL_S
+        while True:
+            self.assertIsNone(p.poll(), "burst_hang ended: %s %s"
+                              % (self.text(p.out_file), self.text(p.err_file)[-2000:]))
+            seen = complete_events(log)
+            if "READING" in self.text(p.out_file) and \
+                    events(seen, "msg", dir="recv", hs="NewSessionTicket"):
+                break
+            if time.monotonic() > deadline:
+                self.fail("the client waits in SSL_read and the log lacks the session "
+                          "tickets it processed there: %s"
+                          % [(e["ev"], e.get("state") or e.get("hs")) for e in seen])
+            time.sleep(0.05)
+        time.sleep(0.3)
+        self.assertIsNone(p.poll(), "burst_hang ended: it was not waiting")
+        self.assertNotIn("READ ", self.text(p.out_file), "SSL_read returned: it did not wait")
+        evs = read_log(log)
+        self.assert_seq_complete(evs, log)
 
     def check_waiting_server(self, start):
         """A blocking server whose client connects and never sends its
