@@ -843,8 +843,9 @@ void sink_finish(void)
      * The wait is bounded: exit() may come from a signal handler that
      * interrupted this very thread inside the sink. */
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += FINISH_WAIT_NS;
+    clock_wall(&until);               /* no clock: 1970, a time past: try once */
+    if (until.tv_sec)
+        until.tv_nsec += FINISH_WAIT_NS;
     if (until.tv_nsec >= 1000000000L) {
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
