@@ -17,7 +17,8 @@
  *                 close ftruncate socket connect fstat lstat stat), mem (malloc calloc
  *                 realloc strdup strndup), dl (dlopen), time (clock_gettime
  *                 gmtime_r), misc (read poll getpeername getsockname
- *                 gethostname getrlimit pthread_sigmask sigpending)
+ *                 gethostname getrlimit pthread_sigmask pthread_key_create
+ *                 pthread_setspecific sigpending)
  *   nth=K         fail only the K-th eligible call of the process (1-based)
  *   from=K        fail every eligible call from the K-th on (with rate<1: each
  *                 with that probability); nth and from make single-threaded
@@ -111,6 +112,8 @@
     F(gethostname, misc)        \
     F(getrlimit, misc)          \
     F(pthread_sigmask, misc)    \
+    F(pthread_key_create, misc) \
+    F(pthread_setspecific, misc) \
     F(sigpending, misc)
 
 enum fn {
@@ -412,6 +415,8 @@ REAL(int, getsockname, (int fd, struct sockaddr *addr, socklen_t *len))
 REAL(int, gethostname, (char *name, size_t len))
 REAL(int, getrlimit, (int resource, struct rlimit *rl))
 REAL(int, pthread_sigmask, (int how, const sigset_t *set, sigset_t *old))
+REAL(int, pthread_key_create, (pthread_key_t *key, void (*destructor)(void *)))
+REAL(int, pthread_setspecific, (pthread_key_t key, const void *value))
 REAL(int, sigpending, (sigset_t *set))
 int __real_open(const char *path, int flags, ...);
 HIDDEN int __wrap_open(const char *path, int flags, ...);
@@ -927,6 +932,32 @@ int __wrap_pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
     FAIL_WITH(FN_pthread_sigmask, d, EINVAL);
     errno = saved;
     return EINVAL;
+}
+
+/* Like pthread_sigmask: the error number returned, errno untouched.  The
+ * burst writer's per-thread buffer hangs on a key (burst.c). */
+int __wrap_pthread_key_create(pthread_key_t *key, void (*destructor)(void *))
+{
+    struct decision d = decide(FN_pthread_key_create);
+    if (!d.fail)
+        return __real_pthread_key_create(key, destructor);
+    int saved = errno;
+    FAIL_WITH(FN_pthread_key_create, d, EAGAIN, ENOMEM);
+    int err = errno;
+    errno = saved;
+    return err;
+}
+
+int __wrap_pthread_setspecific(pthread_key_t key, const void *value)
+{
+    struct decision d = decide(FN_pthread_setspecific);
+    if (!d.fail)
+        return __real_pthread_setspecific(key, value);
+    int saved = errno;
+    FAIL_WITH(FN_pthread_setspecific, d, ENOMEM);
+    int err = errno;
+    errno = saved;
+    return err;
 }
 
 int __wrap_sigpending(sigset_t *set)
