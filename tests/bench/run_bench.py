@@ -142,7 +142,23 @@ WRITES_WORKLOADS = {
     "res12": ("resumed TLS 1.2", ["--tls", "1.2", "--resume"]),
 }
 WRITES_CONFIGS = ("defaults", "MODE=flight", "LEVEL=io")
+# ...and every system call the shim adds per full TLS 1.3 handshake pair
+# (strace -c against the baseline): an information row, where the time goes.
+SYSCALL_CONFIGS = ("defaults", "MODE=flight")
 TRACE_CALL = re.compile(r"^(?:\d+\s+)?(\w+)\((\d+)<([^>]*)>")
+
+
+def syscall_counts(path):
+    """{system call: calls} from strace -c's table."""
+    counts = {}
+    with open(path, errors="replace") as f:
+        for line in f:
+            parts = line.split()
+            # % time, seconds, usecs/call, calls, [errors,] syscall
+            if len(parts) >= 5 and parts[3].isdigit() and parts[-1].isidentifier() \
+                    and parts[-1] != "total":
+                counts[parts[-1]] = int(parts[3])
+    return counts
 
 
 def log(msg):
@@ -473,9 +489,34 @@ class Runner:
                 calls = None
             return job, res, calls, lines
 
+        def counted(job):
+            """Every system call of a run, counted by strace -c."""
+            c, n = job
+            fd, trace = tempfile.mkstemp(dir=self.tmp, prefix="strace-c.", suffix=".out")
+            os.close(fd)
+            prefix = ["strace", "-f", "-c", "-qq", "-o", trace]
+            argv = ["handshake", "--tls", "1.3", "--count", str(n), "--warmup", "0"]
+            res, _, _ = self.run(c, argv, prefix=prefix)
+            calls = syscall_counts(trace) if res else None
+            if os.path.exists(trace):
+                os.unlink(trace)
+            return job, calls
+
+        all_jobs = [(c, n) for c in ("base",) + SYSCALL_CONFIGS for n in (n1, n2)]
         with ThreadPoolExecutor(max_workers=2) as pool:
             done = {job[:3]: (res, calls, lines) for job, res, calls, lines in pool.map(one, jobs)}
+            counts = dict(pool.map(counted, all_jobs))
         out = {"counts": [n1, n2], "syscalls": list(WRITE_SYSCALLS)}
+        base = [counts.get(("base", n)) for n in (n1, n2)]
+        for c in SYSCALL_CONFIGS:
+            mine = [counts.get((c, n)) for n in (n1, n2)]
+            if None in base or None in mine:
+                continue
+            names = set().union(*base, *mine)
+            added = {k: ((mine[1].get(k, 0) - mine[0].get(k, 0)) -
+                         (base[1].get(k, 0) - base[0].get(k, 0))) / (n2 - n1) for k in names}
+            added = {k: v for k, v in added.items() if abs(v) >= 0.05}
+            out["syscalls/%s" % c] = {"per_pair": sum(added.values()), "by_call": added}
         for w in WRITES_WORKLOADS:
             for c in WRITES_CONFIGS:
                 (r1, c1, l1), (r2, c2, l2) = done[(w, c, n1)], done[(w, c, n2)]
@@ -659,6 +700,15 @@ class Runner:
                         WRITES_PER_PAIR_MAX if c == "defaults" else None, "writes", value=d["per_pair"])
                 r["key"] = ("writes-" + w, c)
                 rows.append(r)
+        for c in SYSCALL_CONFIGS:
+            d = wr.get("syscalls/%s" % c)
+            if not d:
+                continue
+            calls = ", ".join("%s %+.1f" % (k, v) for k, v in
+                              sorted(d["by_call"].items(), key=lambda kv: -abs(kv[1])))
+            rows.append(row("system calls added per handshake pair, full TLS 1.3 (strace -c)", c,
+                            None, None, "%+.1f per client+server connection (%s)"
+                            % (d["per_pair"], calls or "none"), None, None))
         mem = self.results.get("memory", {})
         for c in ("defaults", "MODE=flight"):
             m = mem.get(c)
