@@ -33,13 +33,30 @@ struct burst {
         uint64_t conn;
         struct note note;
     } notes[BURST_LINES];
-    struct ev scratch;             /* where notes are formatted */
     char bodies[BURST_BYTES];
 };
 
 static __thread struct burst *mine __attribute__((tls_model("initial-exec")));
 static pthread_key_t burst_key;
 static bool key_made;
+
+/* Note i's line through the generic builder: a state name to escape. */
+__attribute__((cold, noinline)) static void format_note_escaped(struct burst *b, unsigned i)
+{
+    struct burst_line *l = &b->line[i];
+    struct ev e;
+    size_t len;
+    ev_begin(&e, l->name, b->notes[i].conn, false);
+    fields_note(&e, &b->notes[i].note);
+    const char *body = ev_body(&e, &len);
+    if (body && len <= l->len) {
+        memcpy(b->bodies + l->off, body, len);
+        l->len = (unsigned)len;
+    } else {
+        l->len = 0;               /* cannot be (FIELDS_*_ROOM): counted as lost */
+    }
+    ev_free(&e);
+}
 
 /* The notes' lines, formatted into the room kept for them: all at once,
  * so the formatting code runs hot, not once per callback between
@@ -52,21 +69,10 @@ static void format_notes(struct burst *b)
         b->notes[i].pending = false;
         struct burst_line *l = &b->line[i];
         size_t len = fields_note_json(b->bodies + l->off, b->notes[i].conn, &b->notes[i].note);
-        if (len) {
+        if (len)
             l->len = (unsigned)len;
-            continue;
-        }
-        struct ev *e = &b->scratch;   /* a state name to escape: the builder */
-        ev_begin(e, l->name, b->notes[i].conn, false);
-        fields_note(e, &b->notes[i].note);
-        const char *body = ev_body(e, &len);
-        if (body && len <= l->len) {
-            memcpy(b->bodies + l->off, body, len);
-            l->len = (unsigned)len;
-        } else {
-            l->len = 0;           /* cannot be (FIELDS_*_ROOM): counted as lost */
-        }
-        ev_free(e);
+        else
+            format_note_escaped(b, i);
     }
 }
 

@@ -185,6 +185,33 @@ class ShimTest(unittest.TestCase):
     def env(self, **extra):
         return shim_env(self.logdir, **extra)
 
+    def run_stepped(self, script, port, env, between=None):
+        """Run a Python client script (its text) that makes three connections
+        to `port` with certs()["ca.pem"], printing a line after each and
+        waiting for one on stdin after the first two; `between(i)` runs after
+        connection i.  Returns (exit status, stdout, stderr)."""
+        path = os.path.join(self.tmp, "stepped.py")
+        with open(path, "w") as f:
+            f.write(script)
+        p = subprocess.Popen(["python3", path, str(port), certs()["ca.pem"]], env=env,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, universal_newlines=True)
+        out = []
+        try:
+            for i in range(3):
+                out.append(p.stdout.readline())
+                if i < 2:
+                    if between:
+                        between(i)
+                    p.stdin.write("go\n")
+                    p.stdin.flush()
+            rest, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        return p.returncode, "".join(out) + rest, err
+
     def openssl_server(self, *args, env=None):
         c = certs()
         p = self.start(["openssl", "s_server", "-accept", "127.0.0.1:0",

@@ -412,26 +412,7 @@ STEPPED_CLIENT = textwrap.dedent("""
 class ShortWrite(NeverHarm):
 
     def stepped(self, env, between):
-        script = os.path.join(self.tmp, "stepped.py")
-        with open(script, "w") as f:
-            f.write(STEPPED_CLIENT)
-        p = subprocess.Popen(["python3", script, str(self.port), certs()["ca.pem"]], env=env,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, universal_newlines=True)
-        lines = []
-        try:
-            for i in range(3):
-                lines.append(p.stdout.readline())
-                if i < 2:
-                    between(i)
-                    p.stdin.write("go\n")
-                    p.stdin.flush()
-            rest, err = p.communicate(timeout=30)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        return p.returncode, "".join(lines) + rest, err
+        return self.run_stepped(STEPPED_CLIENT, self.port, env, between)
 
     def test_no_fragment_when_the_disk_fills_mid_line(self):
         server, self.port = self.echo_server()

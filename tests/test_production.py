@@ -7,7 +7,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import textwrap
 import time
 
@@ -35,27 +34,7 @@ class Production(ShimTest):
     def stepped(self, env, between=None):
         """Run the stepped client; `between(i)` runs after connection i."""
         server, port = self.openssl_server("-www", "-naccept", "3", env=plain_env())
-        script = os.path.join(self.tmp, "stepped.py")
-        with open(script, "w") as f:
-            f.write(STEPPED_CLIENT)
-        p = subprocess.Popen(["python3", script, str(port), certs()["ca.pem"]], env=env,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, universal_newlines=True)
-        out = []
-        try:
-            for i in range(3):
-                out.append(p.stdout.readline())
-                if i < 2:
-                    if between:
-                        between(i)
-                    p.stdin.write("go\n")
-                    p.stdin.flush()
-            rest, err = p.communicate(timeout=30)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        return p.returncode, "".join(out) + rest, err
+        return self.run_stepped(STEPPED_CLIENT, port, env, between)
 
     # -- 1: flight mode ------------------------------------------------------
 

@@ -9,7 +9,9 @@
 #include "burst.h"
 #include "check.h"
 #include "config.h"
+#include "conn.h"
 #include "event.h"
+#include "fields.h"
 #include "process.h"
 #include "record.h"
 #include "sink.h"
@@ -172,6 +174,49 @@ static void test_failure_goes_out_at_once(void)
     check_seq(l, n);
 }
 
+/* Notes are formatted when the burst is written: straight (a plain state
+ * name, a message) or through the builder (a name that needs escaping). */
+static void test_notes_formatted_at_the_write(void)
+{
+    static char text[4096];
+    struct conn c;
+    struct note plain, odd, msg;
+    memset(&c, 0, sizeof c);
+    c.id = 7;
+    memset(&plain, 0, sizeof plain);
+    plain.kind = NOTE_STATE;
+    snprintf(plain.state.name, sizeof plain.state.name, "SSLv3/TLS write client hello");
+    odd = plain;
+    snprintf(odd.state.name, sizeof odd.state.name, "a \"quoted\"\tstate");
+    odd.state.exit = true;
+    odd.state.ret = -1;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = NOTE_MSG;
+    msg.msg.sent = true;
+    msg.msg.content_type = SSL3_RT_HANDSHAKE;
+    msg.msg.hs = SSL3_MT_CLIENT_HELLO;
+    msg.msg.version = TLS1_3_VERSION;
+    msg.msg.len = 512;
+    use_stream_mode();
+    burst_hold();
+    CHECK(record_note(&c, &plain) && record_note(&c, &odd) && record_note(&c, &msg));
+    CHECK(burst_waiting == 3);
+    burst_release();
+    FILE *f = fopen(log_path, "r");
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f)
+        fclose(f);
+    text[n] = '\0';
+    CHECK(strstr(text, "\"ev\":\"state\"") != NULL);
+    CHECK(strstr(text, ",\"conn\":7,\"state\":\"SSLv3/TLS write client hello\",\"where\":\"loop\"}\n") != NULL);
+    CHECK(strstr(text, ",\"conn\":7,\"state\":\"a \\\"quoted\\\"\\tstate\",\"where\":\"exit\",\"ret\":-1}\n") != NULL);
+    CHECK(strstr(text, ",\"conn\":7,\"dir\":\"sent\",\"type\":\"handshake\",\"hs\":\"ClientHello\",\"len\":512,\"version\":\"TLSv1.3\"}\n") != NULL);
+    struct line l[8];
+    unsigned lines = read_lines(l, 8);
+    CHECK(lines == 4);
+    check_seq(l, lines);
+}
+
 static void test_outside_a_call_each_line_at_once(void)
 {
     struct line l[16];
@@ -269,6 +314,7 @@ int main(void)
     burst_init();
     void (*tests[])(void) = {
         test_lines_wait_for_release, test_failure_goes_out_at_once,
+        test_notes_formatted_at_the_write,
         test_outside_a_call_each_line_at_once, test_burst_bigger_than_the_buffer,
         test_thread_exit_writes_what_waits, test_part_of_a_burst_under_the_size_limit,
     };
