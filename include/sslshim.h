@@ -33,12 +33,31 @@ extern "C" {
  * process has keylog (bool; the path itself is never logged).  A state line
  * is a transition: OpenSSL re-reporting the state it is in (after I/O that
  * would block, after post-handshake messages) writes none, and the exit of a
- * handshake call whose I/O would block is written at level io only. */
+ * handshake call whose I/O would block is written at level io only.
+ *
+ * What a failed handshake needs explained (README, "What the handshake
+ * said"): hello lines (dir, hs and the message's contents: versions,
+ * ciphers, groups, key_shares, sigalgs, sni, alpn, session_id/ticket/psk/
+ * ems/reneg; the chosen ones from ServerHello/HelloRetryRequest/
+ * EncryptedExtensions; sigalgs/ca_names/cert_types from CertificateRequest;
+ * `invalid` where the bytes do not parse); certs lines (dir, chain of
+ * certificate objects: subject, issuer, san, not_before, not_after, serial,
+ * key, bits, sig_alg, sha256, spki_sha256 — also the form of
+ * handshake_done's peer_cert/local_cert); handshake_start's min_version/
+ * max_version; on error lines and fatal alerts this side sends: verify
+ * (code, text, depth, subject, host, ip), and before the handshake completes
+ * local_offer (ciphers, min_version, max_version) and peer_bytes (hex of a
+ * record header that is not TLS); eof (true) on the error or OpenSSL 3
+ * decode_error alert of a peer closing without close_notify, and conn_end
+ * outcome "eof" when that ends a connection after its data.  An error line
+ * with fn "BIO_f_ssl" is a handshake libssl drove through an SSL BIO. */
 #define SSLSHIM_EV_PROCESS         "process"         /* first line of every file */
 #define SSLSHIM_EV_CONN_NEW        "conn_new"        /* SSL_new (level io) */
 #define SSLSHIM_EV_HANDSHAKE_START "handshake_start"
 #define SSLSHIM_EV_STATE           "state"           /* state-machine transition */
 #define SSLSHIM_EV_MSG             "msg"             /* handshake/CCS/alert record */
+#define SSLSHIM_EV_HELLO           "hello"           /* a hello-phase message's contents */
+#define SSLSHIM_EV_CERTS           "certs"           /* a Certificate message's chain */
 #define SSLSHIM_EV_ALERT           "alert"
 #define SSLSHIM_EV_HANDSHAKE_DONE  "handshake_done"
 #define SSLSHIM_EV_CALL            "call"            /* every API call (level io) */

@@ -5,7 +5,7 @@
  * thread-local state and the conn's counters: no lock, no formatting. */
 #include "calls.h"
 
-#include "errqueue.h"
+#include "failure.h"
 #include "lifecycle.h"
 #include "misuse.h"
 #include "names.h"
@@ -34,29 +34,6 @@ void call_note_ctx_info_cb(struct conn *c, const SSL *s)
 {
     c->entry_ctx_info_cb = ossl.SSL_CTX_get_info_callback(ossl.SSL_get_SSL_CTX(s));
     c->entry_ctx_known = true;
-}
-
-__attribute__((cold)) static void record_error(struct call *call, int ret, int err, int saved_errno)
-{
-    struct conn *c = call->conn;
-    char buf[128];
-    if (c)
-        c->error_seen = true;
-    struct ev e;
-    record_begin(&e, SSLSHIM_EV_ERROR, c);
-    e.failure = true;
-    snprintf(e.summary, sizeof e.summary, "%s returned %d, %s", call->fn, ret, ssl_error_name(err));
-    ev_str(&e, "fn", call->fn);
-    ev_int(&e, "ret", ret);
-    ev_str(&e, "err", ssl_error_name(err));
-    ev_int(&e, "errno", saved_errno);
-    /* GNU strerror_r: the message may be returned rather than copied. */
-    ev_str(&e, "sys", saved_errno ? strerror_r(saved_errno, buf, sizeof buf) : NULL);
-    errqueue_record(&e);
-    ev_str(&e, "state", conn_state(call->ssl));
-    if (config.stacks >= STACKS_ERRORS && c)
-        current_stack_record(&e, c, true);
-    record(&e);
 }
 
 static void record_call(struct call *call, int ret, size_t bytes, int err)
@@ -112,7 +89,7 @@ void call_end_slow(struct call *call, int ret, size_t bytes, char dir, const voi
         bool ok = ret > 0 || (ret == 0 && call->zero_ok);
         int err = ok ? SSL_ERROR_NONE : ossl.SSL_get_error(call->ssl, ret);
         if (!ok && is_failure(err))
-            record_error(call, ret, err, saved_errno);
+            failure_record_error(c, call->ssl, call->fn, ret, err, saved_errno);
         if (level_on(LEVEL_IO))
             record_call(call, ret, bytes, err);
         if (level_on(LEVEL_DATA) && bytes && buf)

@@ -13,6 +13,7 @@
 #ifndef SHIM_CONN_H
 #define SHIM_CONN_H
 
+#include "cert.h"
 #include "clock.h"
 #include "event.h"
 #include "openssl.h"
@@ -64,13 +65,17 @@ struct conn {
     bool reads_never_wait;         /* reading from the peer returns rather than
                                       waits, as asked in call `never_wait_call` */
     uint64_t never_wait_call;      /* (trace.c, reads_never_wait_now) */
-    unsigned peer_memo;            /* handshake.c: the remembered peer certificate, +1; 0 none */
-    unsigned peer_memo_serial;     /* ... valid while that entry's serial is still this */
+    struct cert_ref peer_cert;     /* the peer's leaf as its Certificate message passed */
     bool app_data;                 /* seen in records or a general-path call; the data
                                       path only counts bytes: ask conn_app_data() */
     unsigned alerts_sent, alerts_recv;
     bool fatal_alert;
     bool error_seen;
+    bool eof_seen;                 /* the peer closed without close_notify (failure.c) */
+    unsigned char odd_header[5];   /* a record header received that is not TLS's */
+    bool have_odd_header;
+    bool failure_explained;        /* this handshake's first failure line has written
+                                      the failure fields (failure.c) */
     bool handshake_ok;
     unsigned stacks;               /* stacks captured for this connection */
     char last_alert[32];

@@ -134,3 +134,9 @@ void errqueue_record(struct ev *e)
     }
     ev_arr_end(e);
 }
+
+bool errqueue_last_is(int lib, int reason)
+{
+    unsigned long code = ossl.ERR_peek_last_error();
+    return code && lib_of(code) == lib && reason_of(code) == reason;
+}

@@ -11,7 +11,7 @@
 #include "config.h"
 #include "conn.h"
 #include "flight.h"
-#include "handshake.h"
+#include "cert.h"
 #include "keylog.h"
 #include "lifecycle.h"
 #include "loop.h"
@@ -72,12 +72,12 @@ static void atfork_prepare(void)
     flight_atfork_prepare();
     sink_atfork_prepare();
     keylog_atfork_prepare();
-    handshake_atfork_prepare();
+    cert_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
-    handshake_atfork_parent();
+    cert_atfork_parent();
     keylog_atfork_parent();
     sink_atfork_parent();
     flight_atfork_parent();
@@ -99,7 +99,7 @@ static void atfork_child(void)
     loop_atfork_child();
     stack_atfork_child();
     keylog_atfork_child();
-    handshake_atfork_child();
+    cert_atfork_child();
 }
 
 /* Once per process: settings, facts, fork handlers. */

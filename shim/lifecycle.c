@@ -42,14 +42,18 @@ struct conn *lifecycle_track(SSL *s)
     return c;
 }
 
+/* `eof` is one name for the peer closing without close_notify after the
+ * data moved, whichever way the library reports it (failure.c). */
 static const char *outcome(const struct conn *c)
 {
     if (!c->handshake_ok)
-        return c->fatal_alert || c->error_seen ? "handshake_failed" : "incomplete";
+        return c->fatal_alert || c->error_seen || c->eof_seen ? "handshake_failed" : "incomplete";
     if (c->fatal_alert)
         return "alert";
     if (c->error_seen)
         return "error";
+    if (c->eof_seen)
+        return conn_app_data(c) ? "eof" : "error";
     return "ok";
 }
 
@@ -96,7 +100,7 @@ static bool failed(const struct conn *c)
  * wrote its conn_new. */
 static bool never_used(const struct conn *c)
 {
-    return c->handshakes == 0 && !conn_app_data(c) && !c->error_seen &&
+    return c->handshakes == 0 && !conn_app_data(c) && !c->error_seen && !c->eof_seen &&
            c->alerts_sent == 0 && c->alerts_recv == 0;
 }
 

@@ -155,6 +155,12 @@ static void *lookup(void *h, const char *name)
     return is_ours(sym) ? NULL : sym;   /* never call ourselves back */
 }
 
+static void *lookup_either(void *h, const char *name, const char *old_name)
+{
+    void *sym = lookup(h, name);
+    return sym ? sym : lookup(h, old_name);
+}
+
 static bool resolve_into(struct ossl_api *api, int family)
 {
     void *h = libssl_handle(family);
@@ -181,6 +187,9 @@ static bool resolve_into(struct ossl_api *api, int family)
     *(void **)&ossl.legacy_put_error = lookup(h, "ERR_put_error");
     *(void **)&ossl.legacy_add_error_data = lookup(h, "ERR_add_error_data");
     *(void **)&ossl.SSL_get0_group_name = lookup(h, "SSL_get0_group_name");
+    /* 3.0 renamed them (the old names are macros there). */
+    *(void **)&ossl.pkey_base_id = lookup_either(h, "EVP_PKEY_get_base_id", "EVP_PKEY_base_id");
+    *(void **)&ossl.pkey_bits = lookup_either(h, "EVP_PKEY_get_bits", "EVP_PKEY_bits");
 
     Dl_info info;
     if (ossl.SSL_new && dladdr((void *)ossl.SSL_new, &info) && info.dli_fname)

@@ -18,6 +18,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdbool.h>
 
 /* Functions with different names or prototypes across versions. */
@@ -27,6 +28,7 @@ typedef unsigned long (*err_get_line_data_fn)(const char **, int *, const char *
 typedef void (*err_put_error_fn)(int, int, int, const char *, int);
 typedef void (*err_add_error_data_fn)(int, ...);
 typedef const char *(*get0_group_name_fn)(SSL *);   /* 3.2+ */
+typedef int (*pkey_int_fn)(const EVP_PKEY *);     /* 3.x: EVP_PKEY_get_*, 1.1.1: EVP_PKEY_* */
 
 struct ossl_api {
 #define X(name, v11) __typeof__(&name) name; /* NOLINT(bugprone-macro-parentheses) */
@@ -42,6 +44,7 @@ struct ossl_api {
     err_put_error_fn legacy_put_error;                  /* 1.1.1 */
     err_add_error_data_fn legacy_add_error_data;
     get0_group_name_fn SSL_get0_group_name;
+    pkey_int_fn pkey_base_id, pkey_bits;
     bool v3;                 /* run-time library is 3.x: error codes packed the 3.x way */
     char libssl_path[512];
     const char *version;     /* OpenSSL_version(OPENSSL_VERSION), NULL if unresolved */

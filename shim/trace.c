@@ -4,11 +4,13 @@
 
 #include "current.h"
 #include "conn.h"
+#include "failure.h"
 #include "fields.h"
 #include "flight.h"
 #include "handshake.h"
 #include "keylog.h"
 #include "loop.h"
+#include "messages.h"
 #include "names.h"
 #include "record.h"
 #include "sslshim.h"
@@ -76,6 +78,12 @@ static bool reads_never_wait_now(struct conn *c, const SSL *s)
     return c->reads_never_wait;
 }
 
+/* A protocol version limit as its name; null when the library's own. */
+static void version_field(struct ev *e, const char *key, int v)
+{
+    ev_str(e, key, v > 0 ? protocol_version_name(v) : NULL);
+}
+
 static void on_handshake_start(struct conn *c, const SSL *s)
 {
     c->role = ossl.SSL_is_server(s) ? 1 : 0;
@@ -83,7 +91,8 @@ static void on_handshake_start(struct conn *c, const SSL *s)
     c->in_handshake = true;
     c->hs_start_ns = now_ns();
     c->have_random = false;
-    c->peer_memo = 0;
+    c->peer_cert = (struct cert_ref){ 0, 0 };
+    c->failure_explained = false;
     c->last_reported_state = NULL;              /* a new handshake's states are all news */
     keylog_attach(ossl.SSL_get_SSL_CTX(s));    /* SSL_set_SSL_CTX may have moved it */
     if (!c->msg_cb_ours) {                       /* taken off after the last handshake */
@@ -111,6 +120,10 @@ static void on_handshake_start(struct conn *c, const SSL *s)
     ev_uint(&e, "n", c->handshakes);
     ev_uint(&e, "attempt", attempt);
     ev_str(&e, "entry", entry);
+    int min, max;
+    failure_version_limits((SSL *)s, &min, &max);
+    version_field(&e, "min_version", min);
+    version_field(&e, "max_version", max);
     /* Which OpenSSL runs this connection: a process may hold two. */
     ev_str(&e, "openssl", ossl.version);
     ev_str(&e, "libssl", ossl.libssl_path[0] ? ossl.libssl_path : NULL);
@@ -203,7 +216,13 @@ static void on_alert(struct conn *c, const SSL *s, int where, int ret)
     else
         c->alerts_sent++;
     text_copy(c->last_alert, sizeof c->last_alert, desc ? desc : "unknown");
-    if (fatal)
+    /* OpenSSL 3 answers a peer that closed without close_notify with a
+     * decode_error it cannot deliver: after the handshake that is the
+     * connection's eof, not a failure of its own. */
+    bool eof = fatal && !recv && code == SSL_AD_DECODE_ERROR && failure_is_eof(SSL_ERROR_SSL, 0, 0);
+    if (eof && c->handshake_ok && !c->in_handshake)
+        c->eof_seen = true;
+    else if (fatal)
         c->fatal_alert = true;
 
     struct ev e;
@@ -220,6 +239,10 @@ static void on_alert(struct conn *c, const SSL *s, int where, int ret)
     ev_str(&e, "text", ossl.SSL_alert_desc_string_long(ret));
     ev_str(&e, "line", e.summary);
     ev_str(&e, "state", state);
+    if (eof)
+        ev_bool(&e, "eof", true);
+    if (fatal && !recv)
+        failure_fields(&e, (SSL *)s, c);
     e.failure = fatal;
     e.urgent = true;
     if (fatal && config.stacks >= STACKS_ERRORS)
@@ -286,6 +309,17 @@ static bool may_wait_next(struct conn *c, const SSL *s, int where)
     return point && !reads_never_wait_now(c, s);
 }
 
+/* A handshake that libssl drives itself, through an SSL BIO (BIO_f_ssl:
+ * `openssl s_server -www`), is no call of the program's: its failure gets
+ * the error line that calls.c writes for the program's calls. */
+static void bio_handshake_failed(struct conn *c, const SSL *s, int ret)
+{
+    int saved_errno = errno;
+    int err = ossl.SSL_get_error(s, ret);
+    if (err == SSL_ERROR_SSL || err == SSL_ERROR_SYSCALL)
+        failure_record_error(c, (SSL *)s, "BIO_f_ssl", ret, err, saved_errno);
+}
+
 static void record_info(struct conn *c, const SSL *s, int where, int ret)
 {
     /* Inside a data call of the fast path (calls.h, io_begin), which keeps
@@ -299,6 +333,8 @@ static void record_info(struct conn *c, const SSL *s, int where, int ret)
         on_state(c, s, where, ret);
         note_client_random(c, s);
     }
+    if ((where & SSL_CB_EXIT) && ret <= 0 && !thread_call.depth)
+        bio_handshake_failed(c, s, ret);
     if ((where & SSL_CB_EXIT) && !thread_call.outer)
         burst_release();                  /* the fast path's hold, above */
     else if (burst_waiting && may_wait_next(c, s, where))
@@ -376,8 +412,7 @@ static bool is_hello_retry_request(const unsigned char *m, size_t len)
 
 /* What handshake_done needs from the messages themselves, and whether a
  * server is waiting for a second ClientHello. */
-static void note_handshake_msg(struct conn *c, int write_p, int version,
-                               const unsigned char *m, size_t len)
+static void note_handshake_msg(struct conn *c, int write_p, const unsigned char *m, size_t len)
 {
     if (m[0] == SSL3_MT_CLIENT_HELLO && !write_p)
         c->hrr_sent = false;
@@ -385,8 +420,6 @@ static void note_handshake_msg(struct conn *c, int write_p, int version,
         c->hrr_sent = is_hello_retry_request(m, len);
     if (m[0] == SSL3_MT_SERVER_HELLO)
         c->ems = (signed char)server_hello_has_ems(m, len);
-    else if (m[0] == SSL3_MT_CERTIFICATE && !write_p)
-        handshake_peer_certificate_msg(c, m, len, version == TLS1_3_VERSION);
 }
 
 static void record_msg(struct conn *c, int write_p, int version, int content_type,
@@ -416,6 +449,17 @@ static void record_msg(struct conn *c, int write_p, int version, int content_typ
     record(&e);
 }
 
+/* A peer that does not speak TLS (an HTTP server on the port, a plain-text
+ * client) shows itself in the first record header: its first bytes are
+ * kept for the failure line (failure.c). */
+#define TLS_RT_HEARTBEAT 24           /* the highest record type (RFC 6520) */
+
+__attribute__((cold)) static void note_odd_header(struct conn *c, const unsigned char *h)
+{
+    memcpy(c->odd_header, h, sizeof c->odd_header);
+    c->have_odd_header = true;
+}
+
 /* Application data is seen here whatever moved it: the program's SSL_read,
  * or libssl's own SSL BIO, which does not go through our exports.  TLS 1.3
  * hides the real record type inside the encryption (SSL3_RT_INNER_CONTENT_TYPE);
@@ -423,7 +467,12 @@ static void record_msg(struct conn *c, int write_p, int version, int content_typ
 static void count_record(struct conn *c, int write_p, int content_type, const void *buf,
                          size_t len)
 {
-    if (len == 0 || ((const unsigned char *)buf)[0] != SSL3_RT_APPLICATION_DATA)
+    const unsigned char *h = buf;
+    if (!write_p && content_type == SSL3_RT_HEADER && len >= 5 && !c->handshake_ok &&
+        !c->have_odd_header && (h[0] < SSL3_RT_CHANGE_CIPHER_SPEC || h[0] > TLS_RT_HEARTBEAT ||
+                                (h[1] != 3 && h[1] != 0xfe)))
+        note_odd_header(c, h);
+    if (len == 0 || h[0] != SSL3_RT_APPLICATION_DATA)
         return;
     if ((content_type == SSL3_RT_INNER_CONTENT_TYPE) != c->tls13 || !c->handshake_ok)
         return;
@@ -473,10 +522,12 @@ static void trace_msg(int write_p, int version, int content_type, const void *bu
         if (content_type == SSL3_RT_HEADER || content_type == SSL3_RT_INNER_CONTENT_TYPE)
             count_record(c, write_p, content_type, buf, len);
         else if (content_type == SSL3_RT_HANDSHAKE && len > 0)
-            note_handshake_msg(c, write_p, version, buf, len);
+            note_handshake_msg(c, write_p, buf, len);
         if (content_type != SSL3_RT_HEADER && content_type != SSL3_RT_INNER_CONTENT_TYPE &&
             level_on(LEVEL_HANDSHAKE)) {
             record_msg(c, write_p, version, content_type, buf, len);
+            if (content_type == SSL3_RT_HANDSHAKE && len > 0)
+                messages_record(c, s, write_p != 0, version == TLS1_3_VERSION, buf, len);
             after_msg(c, s, write_p);
         }
     }
