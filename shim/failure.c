@@ -14,6 +14,7 @@
 #include "record.h"
 #include "sslshim.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -62,11 +63,10 @@ static int verify_depth(long code, const STACK_OF(X509) *chain)
     }
 }
 
-/* get1_ip_asc raises "passed a null parameter" when no address is set:
- * between a mark and its pop, the program's queue never sees it. */
-void failure_verify_names(struct ev *e, SSL *s)
+/* get1_ip_asc raises "passed a null parameter" when no address is set: the
+ * callers run this between an error-queue mark and its pop. */
+static void verify_names(struct ev *e, SSL *s)
 {
-    ossl.ERR_set_mark();
     X509_VERIFY_PARAM *param = ossl.SSL_get0_param(s);
     const char *host = param && ossl.X509_VERIFY_PARAM_get0_host
                            ? ossl.X509_VERIFY_PARAM_get0_host(param, 0) : NULL;
@@ -76,6 +76,15 @@ void failure_verify_names(struct ev *e, SSL *s)
     ev_str(e, "ip", ip);
     if (ip)
         ossl.CRYPTO_free(ip, OPENSSL_FILE, OPENSSL_LINE);
+}
+
+/* Marks do not nest in 1.1.1 (a flag on the newest entry, which the inner
+ * pop clears, so the outer pop would take the program's errors too): one
+ * mark per entry point from outside, none inside. */
+void failure_verify_names(struct ev *e, SSL *s)
+{
+    ossl.ERR_set_mark();
+    verify_names(e, s);
     ossl.ERR_pop_to_mark();
 }
 
@@ -100,7 +109,7 @@ static void verify_field(struct ev *e, SSL *s)
         ev_str(e, "subject", name);
     else
         ev_null(e, "subject");
-    failure_verify_names(e, s);
+    verify_names(e, s);
     ev_obj_end(e);
     ossl.ERR_pop_to_mark();
 }
@@ -173,6 +182,62 @@ void failure_fields(struct ev *e, SSL *s, struct conn *c)
     local_offer_field(e, s);
     if (c->have_odd_header)
         ev_hex(e, "peer_bytes", c->odd_header, sizeof c->odd_header);
+}
+
+/* ---- this side's key ---------------------------------------------------- */
+
+/* Whether the private key decrypts what the certificate's public key
+ * encrypts: an RSA key exchange whose server key does not (a corrupted key,
+ * the wrong one in an HSM) is silent about it by design (Bleichenbacher's
+ * countermeasure carries on with a random secret) and surfaces as
+ * bad_record_mac at Finished.  One probe per key per process. */
+static bool rsa_key_decrypts(EVP_PKEY *pub, EVP_PKEY *priv)
+{
+    static const unsigned char probe[32] = "sslshim key check: 32 bytes ...";
+    unsigned char enc[1024], dec[1024];
+    size_t enc_len = sizeof enc, dec_len = sizeof dec;
+    EVP_PKEY_CTX *ctx = ossl.EVP_PKEY_CTX_new(pub, NULL);
+    bool ok = ctx && ossl.EVP_PKEY_encrypt_init(ctx) > 0 &&
+              ossl.EVP_PKEY_encrypt(ctx, enc, &enc_len, probe, sizeof probe) > 0;
+    ossl.EVP_PKEY_CTX_free(ctx);
+    if (!ok)
+        return true;                 /* cannot tell: say nothing against it */
+    ctx = ossl.EVP_PKEY_CTX_new(priv, NULL);
+    ok = ctx && ossl.EVP_PKEY_decrypt_init(ctx) > 0 &&
+         ossl.EVP_PKEY_decrypt(ctx, dec, &dec_len, enc, enc_len) > 0 &&
+         dec_len == sizeof probe && memcmp(dec, probe, sizeof probe) == 0;
+    ossl.EVP_PKEY_CTX_free(ctx);
+    return ok;
+}
+
+void failure_key_check(struct ev *e, SSL *s)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static const EVP_PKEY *checked;
+    static bool checked_match;
+    X509 *x = ossl.SSL_get_certificate(s);
+    EVP_PKEY *priv = ossl.SSL_get_privatekey(s);
+    if (!x || !priv || !ossl.pkey_eq || !ossl.pkey_base_id || !ossl.pkey_bits ||
+        pthread_mutex_trylock(&lock) != 0)
+        return;
+    ossl.ERR_set_mark();
+    EVP_PKEY *pub = ossl.X509_get0_pubkey(x);
+    bool match = checked_match;
+    if (pub && checked != priv) {
+        match = ossl.pkey_eq(pub, priv) == 1;
+        if (match && ossl.pkey_base_id(priv) == EVP_PKEY_RSA && ossl.pkey_bits(priv) <= 8192)
+            match = rsa_key_decrypts(pub, priv);
+        checked = priv;
+        checked_match = match;
+    }
+    ossl.ERR_pop_to_mark();
+    pthread_mutex_unlock(&lock);
+    if (!pub)
+        return;
+    ev_obj_begin(e, "key_check");
+    ev_bool(e, "match", match);
+    ev_str(e, "key", ossl.pkey_base_id(priv) == EVP_PKEY_RSA ? "RSA" : NULL);
+    ev_obj_end(e);
 }
 
 /* ---- the error event --------------------------------------------------- */

@@ -21,6 +21,12 @@ void failure_fields(struct ev *e, SSL *s, struct conn *c);
  * certificate against (null when nothing). */
 void failure_verify_names(struct ev *e, SSL *s);
 
+/* `key_check`: whether this side's private key belongs to the certificate
+ * it sends (public halves equal, and for RSA a probe encrypted to the
+ * certificate decrypts), for a server whose handshake failed where a key
+ * that does not is the classic cause (bad_record_mac, decrypt_error). */
+void failure_key_check(struct ev *e, SSL *s);
+
 /* This side's protocol version limits as libssl applies them: the min/max
  * settings narrowed by the SSL_OP_NO_TLSv1_x options (nginx's ssl_protocols
  * sets those); 0: the library's own limit. */

@@ -190,6 +190,7 @@ static bool resolve_into(struct ossl_api *api, int family)
     /* 3.0 renamed them (the old names are macros there). */
     *(void **)&ossl.pkey_base_id = lookup_either(h, "EVP_PKEY_get_base_id", "EVP_PKEY_base_id");
     *(void **)&ossl.pkey_bits = lookup_either(h, "EVP_PKEY_get_bits", "EVP_PKEY_bits");
+    *(void **)&ossl.pkey_eq = lookup_either(h, "EVP_PKEY_eq", "EVP_PKEY_cmp");
 
     Dl_info info;
     if (ossl.SSL_new && dladdr((void *)ossl.SSL_new, &info) && info.dli_fname)

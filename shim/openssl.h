@@ -29,6 +29,7 @@ typedef void (*err_put_error_fn)(int, int, int, const char *, int);
 typedef void (*err_add_error_data_fn)(int, ...);
 typedef const char *(*get0_group_name_fn)(SSL *);   /* 3.2+ */
 typedef int (*pkey_int_fn)(const EVP_PKEY *);     /* 3.x: EVP_PKEY_get_*, 1.1.1: EVP_PKEY_* */
+typedef int (*pkey_eq_fn)(const EVP_PKEY *, const EVP_PKEY *);   /* 3.x: _eq, 1.1.1: _cmp */
 
 struct ossl_api {
 #define X(name, v11) __typeof__(&name) name; /* NOLINT(bugprone-macro-parentheses) */
@@ -45,6 +46,7 @@ struct ossl_api {
     err_add_error_data_fn legacy_add_error_data;
     get0_group_name_fn SSL_get0_group_name;
     pkey_int_fn pkey_base_id, pkey_bits;
+    pkey_eq_fn pkey_eq;
     bool v3;                 /* run-time library is 3.x: error codes packed the 3.x way */
     char libssl_path[512];
     const char *version;     /* OpenSSL_version(OPENSSL_VERSION), NULL if unresolved */

@@ -243,6 +243,9 @@ static void on_alert(struct conn *c, const SSL *s, int where, int ret)
         ev_bool(&e, "eof", true);
     if (fatal && !recv)
         failure_fields(&e, (SSL *)s, c);
+    if (fatal && !recv && c->role == 1 && !c->handshake_ok &&
+        (code == SSL_AD_BAD_RECORD_MAC || code == SSL_AD_DECRYPT_ERROR))
+        failure_key_check(&e, (SSL *)s);
     e.failure = fatal;
     e.urgent = true;
     if (fatal && config.stacks >= STACKS_ERRORS)

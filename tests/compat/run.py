@@ -318,7 +318,7 @@ def handshake(c, flag, version, ems=False):
     eq(sorted(sides), ["client", "server"], "roles")
     # s_server -www of 1.1.1 closes without a close_notify (3.x sends one):
     # then s_client's last SSL_read sees the end of the stream, which the shim
-    # must log as what OpenSSL reported, and the outcome is "error".
+    # must log as what OpenSSL reported, and the outcome is "eof".
     truncated = not events(sides["server"], "alert", dir="sent", desc="close_notify")
     if truncated:
         c.note("the server sent no close_notify")
@@ -329,6 +329,16 @@ def handshake(c, flag, version, ems=False):
     eq(cl["peer_cert"]["sha256"], fp, "client peer_cert.sha256")
     eq(sv["local_cert"]["sha256"], fp, "server local_cert.sha256")
     eq(cl["peer_cert"]["spki_sha256"], sv["local_cert"]["spki_sha256"], "spki_sha256")
+    # What the handshake said, as the messages passed, the same on every library.
+    for role, direction in (("client", "recv"), ("server", "sent")):
+        chain = [x["chain"] for x in events(sides[role], "certs", dir=direction)]
+        eq(len(chain), 1, "%s certs %s lines" % (role, direction))
+        eq(chain[0][0]["sha256"], fp, "%s certs %s leaf sha256" % (role, direction))
+    for role, direction in (("client", "sent"), ("server", "recv")):
+        ch = events(sides[role], "hello", hs="ClientHello", dir=direction)
+        eq(len(ch), 1, "%s ClientHello %s lines" % (role, direction))
+        eq(ch[0].get("sni"), "localhost", "%s ClientHello sni" % role)
+        ok(ch[0].get("ciphers"), "%s ClientHello without ciphers" % role)
     eq(cl["verify"]["code"], 0, "client verify.code")
     eq(cl["sni"], "localhost", "client sni")
     eq(sv["sni"], "localhost", "server sni")
@@ -364,7 +374,8 @@ def check_eof_error(evs, role):
         eq(e["err"], "SSL_ERROR_SSL", role + " error.err")
         ok(any("unexpected eof" in (q.get("reason") or "") for q in e["queue"]),
            "%s: EOF error queue %s" % (role, e["queue"]))
-    return "error"
+    eq(e.get("eof"), True, role + " error.eof")
+    return "eof"                     # one outcome name for both libraries
 
 
 def check_side(evs, role, version, truncated=False):
