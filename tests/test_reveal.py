@@ -309,3 +309,23 @@ t.recv(100)
 t.sendall(b"pong\n")
 os.close(t.detach())       # the TCP connection ends without close_notify
 """
+
+
+class KeyCheck(ShimTest):
+    """A server that sends bad_record_mac in the handshake says whether its
+    private key belongs to its certificate (explain_cases makes both)."""
+
+    def key_checks(self, case):
+        import explain_cases
+        c = explain_cases.run_case(case, self.tmp)
+        server = [e for evs in c.logs(c.facts["server_exe"]).values() for e in evs]
+        sent = events(server, "alert", dir="sent", desc="bad_record_mac")
+        self.assertTrue(sent, server)
+        return [a.get("key_check") for a in sent]
+
+    def test_a_key_that_does_not_decrypt_is_named(self):
+        self.assertEqual(self.key_checks("server_key_mismatch"), [{"match": False, "key": "RSA"}])
+
+    def test_a_relay_presenting_another_certificate_leaves_the_key_good(self):
+        checks = self.key_checks("key_mismatch")
+        self.assertEqual(checks, [{"match": True, "key": "RSA"}] * len(checks))
