@@ -13,6 +13,8 @@ import collections
 import time
 
 from sslshim_diagnose import primary_problem, signature
+from sslshim_explain import (MAX_CHAIN, MAX_HELLOS, norm_cert, norm_offer, norm_verify,
+                             peer_label)
 
 HEAD = 150            # timeline entries kept from the start of a connection...
 TAIL = 250            # ...and from its end
@@ -72,7 +74,9 @@ class Conn:
                  "last_ts", "handshakes", "done", "alerts", "fatal", "errors", "n_errors",
                  "misuse", "loops", "undefined", "end", "crs", "version", "head", "tail",
                  "elided", "failing", "retained", "primary", "sig", "stacks", "calls",
-                 "related", "start_stack", "source", "hello")
+                 "related", "start_stack", "source", "hello", "hellos", "chains", "verify",
+                 "verify_ts", "offer", "peer_bytes", "min_version", "max_version",
+                 "key_check")
 
     def __init__(self, proc, cid, source):
         self.proc = proc
@@ -105,6 +109,16 @@ class Conn:
         self.related = []        # misuse seen in other processes (fork children)
         self.start_stack = None
         self.hello = None        # the version a ClientHello event was logged with
+        # what the two sides said (issue 14), normalized by sslshim_explain
+        self.hellos = []         # hello events: ClientHello, ServerHello, ...
+        self.chains = {}         # "sent"/"recv" -> the last certificate chain passed
+        self.verify = None       # the first verify result on a failure event
+        self.verify_ts = None
+        self.offer = None        # this side's local_offer on a failure event
+        self.peer_bytes = None   # the first bytes of a peer that is not TLS (hex)
+        self.min_version = None  # None: not logged, "": no limit (handshake_start)
+        self.max_version = None
+        self.key_check = None    # a server's: does its private key fit its certificate
 
     # -- what the report asks -------------------------------------------------
     @property
@@ -125,10 +139,10 @@ class Conn:
         """What the connection is grouped by: the peer a client talks to, the
         address a server listens on."""
         if self.role == "server":
-            src = (self.peer or "?").rsplit(":", 1)[0]
-            return "%s <- %s" % (self.local or "?", src)
-        sni = " (sni %s)" % self.sni if self.sni else ""
-        return "-> %s%s" % (self.peer or "?", sni)
+            src = self.peer.rsplit(":", 1)[0] if self.peer else "unknown peer"
+            return "%s <- %s" % (self.local or "unknown address", src)
+        sni = " (sni %s)" % self.sni if self.sni and self.peer else ""
+        return "-> %s%s" % (peer_label(self.peer, self.sni), sni)
 
     def timeline(self):
         out = list(self.head)
@@ -155,6 +169,10 @@ class Conn:
             self.errors = self.errors[:1]
         self.alerts = [a for a in self.alerts if a.get("level") == "fatal"][:2]
         self.start_stack = None
+        # the leaf certificates stay, for the other end's key comparison
+        self.hellos = []
+        self.chains = {d: chain[:1] for d, chain in self.chains.items()}
+        self.offer = None
 
 
 def parse_ts(ts, _cache={}):
@@ -192,7 +210,7 @@ class Analysis:
         self.events = 0
         self.finished = False
         self._last = None                # the Proc of the previous event
-        self.certs = {}                  # (sha256, subject) -> one shared cert dict
+        self.certs = {}                  # (sha256, spki_sha256, subject) -> one shared cert
 
     # -- input ---------------------------------------------------------------
     def feed(self, source, ev):
@@ -274,6 +292,11 @@ class Analysis:
                 c.entry = ev.get("entry")
             if c.attempt is None:
                 c.attempt = ev.get("attempt")
+            # null: the library's default (no limit); absent: an older shim
+            if "min_version" in ev:
+                c.min_version = ev["min_version"] or ""
+            if "max_version" in ev:
+                c.max_version = ev["max_version"] or ""
         c.handshakes = max(c.handshakes, ev.get("n") or 1)
         if ev.get("stack") and c.start_stack is None:
             c.start_stack = ev["stack"]
@@ -308,9 +331,54 @@ class Analysis:
         else:
             c.add(e)
 
+    @staticmethod
+    def _failure_facts(c, ev):
+        """What a failure event says beyond itself (issue 14): the verify
+        result, this side's own offer, a peer's bytes that are not TLS."""
+        v = ev.get("verify")
+        if c.verify is None and type(v) is dict:
+            c.verify = norm_verify(v)
+            c.verify_ts = ev["ts"]
+        if c.offer is None and ev.get("local_offer") is not None:
+            c.offer = norm_offer(ev["local_offer"])
+        if c.peer_bytes is None and ev.get("peer_bytes"):
+            c.peer_bytes = ev["peer_bytes"][:64]
+        kc = ev.get("key_check")
+        if c.key_check is None and kc is not None:
+            c.key_check = {"match": kc.get("match"), "key": kc.get("key")}
+
+    def _ev_hello(self, source, ev):
+        # Kept as read: the reader checked every field the report reads
+        # (none has a digit in its name); trimmed with the connection.
+        c = self._conn(self._proc(ev, source), ev, source)
+        if len(c.hellos) < MAX_HELLOS:
+            c.hellos.append(ev)
+        else:
+            c.hellos[-1] = ev          # the last one is the one a failure follows
+
+    def _ev_certs(self, source, ev):
+        c = self._conn(self._proc(ev, source), ev, source)
+        if ev["dir"] in ("sent", "recv"):
+            c.chains[ev["dir"]] = [self._cert(x) for x in ev["chain"][:MAX_CHAIN]]
+
+    def _cert(self, raw):
+        """A certificate normalized once (sslshim_explain.norm_cert) and
+        shared by every connection that passed it."""
+        key = (raw.get("sha256"), raw.get("spki_sha256"), raw.get("subject"))
+        if not all(type(k) is str for k in key):
+            return norm_cert(raw)
+        cert = self.certs.get(key)
+        if cert is None:
+            cert = norm_cert(raw)
+            if len(self.certs) < 100000:
+                self.certs[key] = cert
+        return cert
+
     def _ev_alert(self, source, ev):
         p = self._proc(ev, source)
         c = self._conn(p, ev, source)
+        if ev.get("dir") == "sent" and ev.get("level") == "fatal":
+            self._failure_facts(c, ev)
         self.alert_counts[(ev["dir"], ev.get("level"), ev["desc"])] += 1
         if len(c.alerts) < 50:
             c.alerts.append(ev)
@@ -323,6 +391,9 @@ class Analysis:
     def _ev_done(self, source, ev):
         p = self._proc(ev, source)
         c = self._conn(p, ev, source)
+        for k in ("peer_cert", "local_cert"):
+            if ev.get(k) is not None:
+                ev[k] = self._cert(ev[k])
         c.done = ev
         cr = ev.get("client_random")
         if cr and cr not in c.crs:
@@ -335,6 +406,7 @@ class Analysis:
         p = self._proc(ev, source)
         c = self._conn(p, ev, source)
         c.n_errors += 1
+        self._failure_facts(c, ev)
         if len(c.errors) < MAX_ERRORS:
             c.errors.append(ev)
             if ev.get("stack"):
@@ -422,6 +494,7 @@ class Analysis:
         "misuse": _ev_misuse, "loop": _ev_loop, "undefined_data": _ev_undefined,
         "call": _ev_call, "conn_new": _ev_conn_new, "data": _ev_data, "note": _ev_note,
         "module": _ev_module, "dropped": _ev_dropped, "conn_end": _ev_conn_end,
+        "hello": _ev_hello, "certs": _ev_certs,
     }
 
     # -- connections -----------------------------------------------------------
@@ -443,17 +516,12 @@ class Analysis:
                 self.retained_crs.update(c.crs)
         if not c.retained:
             c.trim()
-            # what a summary needs; certificates seen again and again kept once
+            # what a summary needs (its certificates are shared already: _cert)
             if c.done:
-                d = {k: c.done.get(k) for k in DONE_KEEP}
-                for k in ("peer_cert", "local_cert"):
-                    cert = d[k]
-                    if cert:
-                        d[k] = self.certs.setdefault((cert.get("sha256"), cert.get("subject")),
-                                                     cert)
-                c.done = d
+                c.done = {k: c.done.get(k) for k in DONE_KEEP}
             if c.end:
                 c.end = {k: c.end.get(k) for k in END_KEEP}
+
         self.conns.append(c)
 
     def finish(self):
@@ -554,12 +622,15 @@ class Analysis:
         running loop once per window)."""
         out = {}
         for p, ev in self.loops:
-            key = (p.key, ev.get("kind"), ev.get("peer") if ev.get("kind") == "reconnect"
-                   else ev.get("conn"))
+            # a peer without an address (a program's own BIO) is known by its SNI
+            key = (p.key, ev.get("kind"), (ev.get("peer"), None if ev.get("peer")
+                                           else ev.get("sni"))
+                   if ev.get("kind") == "reconnect" else ev.get("conn"))
             g = out.get(key)
             if g is None:
                 g = out[key] = {"proc": p, "kind": ev.get("kind"), "peer": ev.get("peer"),
                                 "sni": ev.get("sni"), "conn": ev.get("conn"), "reports": 0,
+                                "label": peer_label(ev.get("peer"), ev.get("sni")),
                                 "count": 0, "failed": 0, "window_s": ev.get("window_s"),
                                 "first_ts": ev.get("first_ts") or ev.get("ts"),
                                 "last_ts": ev.get("ts"), "last_alert": ev.get("last_alert"),
@@ -573,7 +644,8 @@ class Analysis:
         # how many connections the process really made to that peer while looping
         for g in out.values():
             if g["kind"] == "reconnect":
-                mine = [c for c in self.conns if c.proc is g["proc"] and c.peer == g["peer"]]
+                mine = [c for c in self.conns if c.proc is g["proc"] and c.peer == g["peer"]
+                        and (g["peer"] or c.sni == g["sni"])]
                 g["total"] = len(mine)
                 g["total_failed"] = sum(1 for c in mine if c.failing)
                 g["last_conn_ts"] = max((c.last_ts or "" for c in mine), default=None)

@@ -6,7 +6,15 @@ else the first error, a misuse, or the bare outcome).  diagnose() turns it,
 the state it happened in, the other end of the same handshake (joined by
 client_random) and what else the logs show (misuse, Valgrind, loops, a relay
 between the ends) into text a person can act on.
+
+Where the logs show the cause itself — what the two sides said in their
+hellos and certificates, the verify result, the first bytes of a peer that
+is not TLS (sslshim_explain.find_cause) — that comes first, with the values
+both sides had, and the next steps are the ones for that cause; the
+alert's possible causes and the generic checks are given only where the
+cause is not identified.
 """
+from sslshim_explain import find_cause, peer_label
 
 # What each alert means (RFC 8446 section 6, RFC 5246 section 7.2), what it
 # says when this side sent it or received it, and the next checks.
@@ -542,6 +550,7 @@ def diagnose(c, partner, loops):
     kind = p["kind"]
     title = headline(c)
     desc = p["desc"]
+    cause = find_cause(c, partner)
     if kind == "alert":
         info = ALERTS.get(desc, {"meaning": "alert %s (code %s)." % (desc, p["code"]),
                                  "check": []})
@@ -552,7 +561,9 @@ def diagnose(c, partner, loops):
             if a == desc and state and sub in state:
                 meaning.append(text)
                 break
-        if desc in ("bad_record_mac", "decryption_failed"):
+        if cause:
+            pass             # the cause's own facts say more than the alert's suspects
+        elif desc in ("bad_record_mac", "decryption_failed"):
             _bad_record_mac(c, partner, p, meaning, evidence, misuse, valgrind)
         elif desc == "decrypt_error" and partner:
             _compare_keys(c, partner, evidence)
@@ -651,11 +662,22 @@ def diagnose(c, partner, loops):
         evidence.append(loop_sentence(lp))
     for conn in (c, partner):
         if conn is not None and conn.proc.argv:
-            cmd = " ".join(_shell_word(a) for a in conn.proc.argv)
+            argv = list(conn.proc.argv)
+            while len(argv) > 1 and argv[-1] == "":
+                argv.pop()         # a title written over argv (nginx) leaves them empty
+            cmd = " ".join(_shell_word(a) for a in argv)
             evidence.append("%s command line: %s" % (conn.role, cmd if len(cmd) < 300
                                                      else cmd[:300] + "..."))
+    if cause:
+        title = "%s: %s" % (cause["name"], title)
+        meaning[:0] = cause["meaning"]
+        evidence[:0] = cause["facts"]
+        check = cause["check"]
     evidence = list(dict.fromkeys(evidence))
-    return {"title": title, "meaning": meaning, "evidence": evidence, "check": check}
+    return {"title": title, "cause": cause["text"] if cause else None,
+            "cause_kind": cause["kind"] if cause else None,
+            "cause_values": cause["values"] if cause else None,
+            "meaning": meaning, "evidence": evidence, "check": check}
 
 
 def _shell_word(a):
@@ -682,6 +704,10 @@ def _bad_record_mac(c, o, p, meaning, evidence, misuse, valgrind):
     if not misuse:
         evidence.append("no misuse events (two threads on one SSL, use after fork) were "
                         "logged for this connection%s" % (" or its other end" if o else ""))
+    for x in (c, o):
+        if x is not None and x.role == "server" and (x.key_check or {}).get("match") is True:
+            evidence.append("the server's private key belongs to the certificate it sent (the "
+                            "shim checked it when the alert was sent): not a key mismatch")
     if o is not None and detector is not None:
         sender = o if detector is c else c
         if not sender.errors or all(e.get("ts", "") >= (p["ts"] or "") for e in sender.errors):
@@ -760,7 +786,9 @@ def loop_sentence(g):
     if g["kind"] == "reconnect":
         s = ("reconnect loop: %s opened %d connections to %s (%d failed); the shim's threshold "
              "of %d within %s s was crossed" % (g["proc"].name, g.get("total") or g["count"],
-                                                g["peer"], g.get("total_failed") or g["failed"],
+                                                g.get("label") or peer_label(g["peer"],
+                                                                             g.get("sni")),
+                                                g.get("total_failed") or g["failed"],
                                                 g["count"], g["window_s"]))
     else:
         s = ("renegotiation loop: %s ran %d handshakes on conn %s within %s s"

@@ -26,6 +26,7 @@ margin:1em 0;background:#fffafa}.diag p{margin:.3em 0}.stack td{font-size:12px}
 svg text{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:11px}
 details{margin:.4em 0}summary{cursor:pointer;color:#333}
 .problems li{font-family:ui-monospace,monospace;font-size:12px}
+.cause{background:#fff1f0;border-left:4px solid #c0152f;padding:.3em .6em}
 """
 
 
@@ -89,7 +90,8 @@ def render(doc):
     for g in doc["loops"]:
         if g["kind"] == "reconnect":
             w("<p class=\"bad\">Reconnect loop: %s &rarr; %s: %s connections, %s failing; "
-              "last alert %s</p>\n" % (esc(g["process"]), esc(g["peer"]), esc(g["connections"]),
+              "last alert %s</p>\n" % (esc(g["process"]), esc(g["peer_label"]),
+                                       esc(g["connections"]),
                                        esc(g["connections_failed"]), esc(g["last_alert"])))
         else:
             w("<p class=\"bad\">Renegotiation loop: %s conn %s: %s handshakes within %s s</p>\n"
@@ -120,6 +122,8 @@ def render(doc):
               "the diagnosis there.</p>\n</div>\n" % (f["other_end_of"], f["other_end_of"]))
             continue
         d = f["diagnosis"]
+        if d.get("cause"):
+            w("<p class=\"cause\"><b>cause:</b> %s</p>\n" % esc(d["cause"]))
         w("<div class=\"diag\"><h4>Diagnosis</h4>\n")
         for m in d["meaning"]:
             w("<p>%s</p>\n" % esc(m))
@@ -144,6 +148,8 @@ def render(doc):
                       "</tr>\n" % (" class=\"differs\"" if r["differs"] else "", esc(r["what"]),
                                    esc(show_value(r["client"])), esc(show_value(r["server"]))))
                 w("</table>\n")
+            for who, sd in ((c, det.get("said")), (det.get("other_conn"), det.get("other_said"))):
+                w(said_table(who, sd))
             for st in det["stacks"]:
                 w("<p>Stack (%s):</p>%s" % (esc(st["label"]), stack_table(st["frames"])))
             w("<details><summary>Timeline (%d entries)</summary>%s</details>\n"
@@ -160,6 +166,27 @@ def render(doc):
             for p in doc["problems"][:500]))
     w("</body></html>\n")
     return "".join(out)
+
+
+def said_table(who, sd):
+    """The hellos and certificates one end logged, one row each."""
+    if not sd or not (sd["hellos"] or sd["chains"]):
+        return ""
+    rows = ["<tr><td>%s %s</td><td class=\"mono\">%s</td></tr>"
+            % (esc(h.get("dir")), esc(h.get("hs")), esc(h["summary"])) for h in sd["hellos"]]
+    for d in ("recv", "sent"):
+        chain = sd["chains"].get(d)
+        if chain is None:
+            continue
+        what = "certificates received" if d == "recv" else "certificates sent"
+        if not chain:
+            rows.append("<tr><td>%s</td><td>none (an empty Certificate message)</td></tr>"
+                        % what)
+        for i, cert in enumerate(chain):
+            rows.append("<tr><td>%s #%d</td><td class=\"mono\">%s</td></tr>"
+                        % (what, i, esc(cert["summary"])))
+    return ("<h4>What %s conn %s (%s) said and heard</h4><table class=\"said\">%s</table>\n"
+            % (esc(who["process"]), esc(who["conn"]), esc(who["role"]), "".join(rows)))
 
 
 def stack_table(frames):

@@ -6,6 +6,7 @@ import gc
 
 from sslshim_analysis import Analysis, parse_ts
 from sslshim_diagnose import diagnose, headline, loop_diagnosis
+from sslshim_explain import peer_label, said
 from sslshim_logs import Problems, Reader, expand
 from sslshim_paths import this_host
 from sslshim_symbols import Symbolizer
@@ -58,11 +59,11 @@ def timeline_entries(c, t0=None):
             item["text"] = "%s alert %s %s  (%s)" % (d.get("dir"), d.get("level"), d.get("desc"),
                                                      d.get("line") or d.get("text"))
         elif kind == "done":
-            v = d.get("verify") or {}
-            item["text"] = "handshake done: %s %s %s%s, verify %s" % (
+            v = d.get("verify")
+            v = v.get("text") if isinstance(v, dict) else v
+            item["text"] = "handshake done: %s %s %s%s%s" % (
                 d.get("version"), d.get("cipher"), d.get("group") or "",
-                " resumed" if d.get("resumed") else "",
-                v.get("text") if isinstance(v, dict) else v)
+                " resumed" if d.get("resumed") else "", ", verify %s" % v if v else "")
         elif kind == "error":
             item["bad"] = True
             qs = d.get("queue") or []
@@ -134,26 +135,33 @@ def joined_view(c, o):
     row("process", client.proc.label(), server.proc.label(), False)
     row("openssl", client.proc.openssl, server.proc.openssl)
     row("conn", client.id, server.id, False)
-    row("connection", "%s -> %s" % (client.local or "?", client.peer or "?"),
+    row("connection", "%s -> %s" % (client.local or "?", peer_label(client.peer, client.sni)),
         "%s -> %s" % (server.peer or "?", server.local or "?"),
         bool(client.peer and server.local and client.peer != server.local))
     row("sni", client.sni, server.sni or sd.get("sni"))
+    # a handshake that failed has no handshake_done: what its hellos said
+    ch_seen, ch_sent = _hello(client, "ServerHello", "recv"), _hello(server, "ServerHello", "sent")
     # before both ends negotiated, the versions logged are only each side's own
-    row("version", cd.get("version") or client.version, sd.get("version") or server.version,
+    row("version", cd.get("version") or ch_seen.get("version") or client.version,
+        sd.get("version") or ch_sent.get("version") or server.version,
         bool(cd.get("version") and sd.get("version") and cd["version"] != sd["version"]))
-    row("cipher", cd.get("cipher"), sd.get("cipher"))
+    row("cipher", cd.get("cipher") or ch_seen.get("cipher"),
+        sd.get("cipher") or ch_sent.get("cipher"))
     row("group", cd.get("group"), sd.get("group"))
     row("alpn", cd.get("alpn"), sd.get("alpn"))
-    sc_seen, sc_held = cd.get("peer_cert"), sd.get("local_cert")
+    sc_seen = cd.get("peer_cert") or _leaf(client, "recv")
+    sc_held = sd.get("local_cert") or _leaf(server, "sent")
     if sc_seen or sc_held:
         row("server cert: client saw / server holds", _cert(sc_seen), _cert(sc_held),
             bool(sc_seen and sc_held and (sc_seen.get("spki_sha256") != sc_held.get("spki_sha256")
                                           or sc_seen.get("sha256") != sc_held.get("sha256"))))
-    cc_seen, cc_held = sd.get("peer_cert"), cd.get("local_cert")
+    cc_seen = sd.get("peer_cert") or _leaf(server, "recv")
+    cc_held = cd.get("local_cert") or _leaf(client, "sent")
     if cc_seen or cc_held:
         row("client cert: client holds / server saw", _cert(cc_held), _cert(cc_seen),
             bool(cc_seen and cc_held and cc_seen.get("spki_sha256") != cc_held.get("spki_sha256")))
-    row("verify", _verify(cd), _verify(sd), False)
+    row("verify", _verify(cd) or _verify({"verify": client.verify}),
+        _verify(sd) or _verify({"verify": server.verify}), False)
 
     def alerts(x, d):
         return ", ".join("%s %s in '%s'" % (a.get("level"), a.get("desc"), a.get("state"))
@@ -184,6 +192,16 @@ def joined_view(c, o):
             "client": _conn_ref(client), "server": _conn_ref(server), "rows": rows}
 
 
+def _hello(c, hs, direction):
+    return next((h for h in reversed(c.hellos) if h.get("hs") == hs
+                 and h.get("dir") == direction), {})
+
+
+def _leaf(c, direction):
+    chain = c.chains.get(direction)
+    return chain[0] if chain else None
+
+
 def _verify(d):
     v = d.get("verify")
     if isinstance(v, dict):
@@ -203,6 +221,7 @@ def _first_reason(c):
 def _conn_ref(c):
     return {"host": c.proc.host, "pid": c.proc.pid, "exe": c.proc.exe, "process": c.proc.name,
             "conn": c.id, "role": c.role, "peer": c.peer, "local": c.local, "sni": c.sni,
+            "peer_label": peer_label(c.peer, c.sni),
             "first_ts": c.first_ts, "last_ts": c.last_ts, "outcome": c.outcome,
             "app_data": c.app_data, "client_random": c.crs[0] if c.crs else None,
             "version": (c.done or {}).get("version") or c.version,
@@ -306,7 +325,9 @@ def build(an, sym, reader, problems, show_all=False):
                    "joined": joined_view(r, p) if p is not None else None,
                    "other_timeline": timeline_entries(p, t0) if p is not None and p.retained
                    else None,
-                   "other_conn": _conn_ref(p) if p is not None else None}
+                   "other_conn": _conn_ref(p) if p is not None else None,
+                   # what each end's hellos and certificates said (issue 14)
+                   "said": said(r), "other_said": said(p) if p is not None else None}
             entry["detail"].append(det)
         failures.append(entry)
 
@@ -365,6 +386,7 @@ def build(an, sym, reader, problems, show_all=False):
         "alerts": alerts,
         "loops": [{"kind": g["kind"], "process": g["proc"].label(), "host": g["proc"].host,
                    "pid": g["proc"].pid, "peer": g["peer"], "sni": g["sni"], "conn": g["conn"],
+                   "peer_label": g.get("label") or peer_label(g["peer"], g["sni"]),
                    "count": g["count"], "failed": g["failed"], "window_s": g["window_s"],
                    "connections": g.get("total"), "connections_failed": g.get("total_failed"),
                    "first_ts": g["first_ts"], "last_ts": g["last_ts"], "reports": g["reports"],

@@ -253,7 +253,8 @@ def summary(paths):
     for g in doc["loops"]:
         if g["kind"] == "reconnect":
             parts.append("RECONNECT LOOP to %s (%s connections, %s failing, last alert %s)"
-                         % (g["peer"], g["connections"], g["connections_failed"],
+                         % (g.get("peer_label") or g["peer"] or "an unknown peer",
+                            g["connections"], g["connections_failed"],
                             g["last_alert"]))
         else:
             parts.append("RENEGOTIATION LOOP on conn %s (%d handshakes)" % (g["conn"],

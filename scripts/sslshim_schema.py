@@ -86,12 +86,68 @@ def _time(ts):
     return type(ts) is str and _is_time(ts) is not None
 
 
-_verify_object = _object({"code": INT_OR_NULL, "text": STR_OR_NULL})
+def _all(*checks):
+    def check(value):
+        return all(fits(value) for fits in checks)
+    return check
+
+
+SCALAR_OR_STRINGS = frozenset((str, int, bool, NoneType, list))
+
+
+def _flat_object(obj):
+    """An object of plain values and lists of strings (nothing deeper)."""
+    return (type(obj) is dict and SCALAR_OR_STRINGS.issuperset(map(type, obj.values()))
+            and all(STR.issuperset(map(type, v)) for v in obj.values() if type(v) is list))
+
+
+VERIFY_FIELDS = {"code": INT_OR_NULL, "text": STR_OR_NULL, "depth": INT_OR_NULL,
+                 "subject": STR_OR_NULL, "host": STR_OR_NULL, "ip": STR_OR_NULL}
+_verify_object = _all(_object_of(SCALAR), _object(VERIFY_FIELDS))
 
 
 def _verify(verify):
-    # an object {code, text}; a plain string from older shims
+    # an object {code, text, depth, subject, host, ip}; a plain string from older shims
     return type(verify) is str or _verify_object(verify)
+
+
+STRINGS_OR_NULL = frozenset((list, NoneType))
+# A certificate (issue 14): names read by the report are checked by name;
+# sha256 and spki_sha256 (digits in their names, see GoodLines) only as
+# plain values, and the analysis reads them as strings or not at all.
+CERT_FIELDS = {"subject": STR_OR_NULL, "issuer": STR_OR_NULL, "san": STRINGS_OR_NULL,
+               "not_before": STR_OR_NULL, "not_after": STR_OR_NULL, "serial": STR_OR_NULL,
+               "key": STR_OR_NULL, "bits": INT_OR_NULL, "sig_alg": STR_OR_NULL,
+               "invalid": BOOL_OR_NULL, "len": INT_OR_NULL}
+_cert = _all(_flat_object, _object(CERT_FIELDS))
+
+
+def _chain(items):
+    return type(items) is list and all(map(_cert, items))
+
+
+# key_check on a server's bad_record_mac: does its private key belong to the
+# certificate it sent
+KEY_CHECK_FIELDS = {"match": BOOL_OR_NULL, "key": STR_OR_NULL}
+_key_check = _all(_object_of(SCALAR), _object(KEY_CHECK_FIELDS))
+
+# local_offer on failure events: this side's own settings
+OFFER_FIELDS = {"ciphers": STRINGS_OR_NULL, "groups": STRINGS_OR_NULL,
+                "min_version": STR_OR_NULL, "max_version": STR_OR_NULL}
+_offer = _all(_flat_object, _object(OFFER_FIELDS))
+
+
+def _strings(items):
+    return type(items) is list and STR.issuperset(map(type, items))
+
+
+def _alpn(value):
+    # a list in ClientHello, one string in ServerHello and EncryptedExtensions
+    return type(value) is str or _strings(value)
+
+
+def _cert_types(items):
+    return type(items) is list and frozenset((str, int)).issuperset(map(type, items))
 
 
 QUEUE_ENTRY = {"code": STR_INT_OR_NULL, "lib": STR_OR_NULL, "reason": STR_OR_NULL,
@@ -106,9 +162,20 @@ NESTED = {
     "other_stack": (_list_of_objects_of(STR_OR_NULL), "a list of frames (objects of strings)"),
     "queue": (_list_of_objects(QUEUE_ENTRY), "a list of OpenSSL errors {code, lib, reason, "
               "file, line, func, data}"),
-    "peer_cert": (_object_of(STR_OR_NULL), "a certificate (an object of strings)"),
-    "local_cert": (_object_of(STR_OR_NULL), "a certificate (an object of strings)"),
-    "verify": (_verify, "a verify result {code, text}"),
+    "peer_cert": (_cert, "a certificate (an object of strings, numbers and name lists)"),
+    "local_cert": (_cert, "a certificate (an object of strings, numbers and name lists)"),
+    "chain": (_chain, "a list of certificates"),
+    "verify": (_verify, "a verify result {code, text, depth, subject, host, ip}"),
+    "local_offer": (_offer, "this side's offer {ciphers, groups, min_version, max_version}"),
+    "key_check": (_key_check, "a key check {match, key}"),
+    "versions": (_strings, "a list of strings"),
+    "ciphers": (_strings, "a list of strings"),
+    "groups": (_strings, "a list of strings"),
+    "key_shares": (_strings, "a list of strings"),
+    "sigalgs": (_strings, "a list of strings"),
+    "ca_names": (_strings, "a list of strings"),
+    "cert_types": (_cert_types, "a list of names or numbers"),
+    "alpn": (_alpn, "a string or a list of strings"),
     "argv": (_list_of(STR), "a list of strings"),
     "config": (_object_of(SCALAR), "an object of strings, integers and true/false"),
 }
@@ -121,6 +188,11 @@ COMMON = {"ts": STR, "ev": STR, "host": STR, "pid": INT, "tid": INT_OR_NULL,
 REQUIRED = ("ts", "host", "pid")
 STACK = {"stack": LIST_OR_NULL}
 CONN = {"conn": INT}         # absent from some loop and note events, never null
+# what a failing side knew (issue 14): its verify result, its own offer
+FAILURE = {"verify": frozenset((dict, str, NoneType)), "local_offer": OBJECT_OR_NULL}
+# a hello list cut at 64 entries says how many were left out
+MORE = {name + "_more": INT_OR_NULL for name in ("versions", "ciphers", "groups", "key_shares",
+                                                 "sigalgs", "alpn", "ca_names", "cert_types")}
 
 EVENTS = {
     # kind: (fields read beyond COMMON and their types,
@@ -131,14 +203,27 @@ EVENTS = {
     "conn_new": ({**CONN}, ("conn",)),
     "handshake_start": ({"role": STR_OR_NULL, "peer": STR_OR_NULL, "local": STR_OR_NULL,
                          "sni": STR_OR_NULL, "n": INT_OR_NULL, "attempt": INT_OR_NULL,
-                         "entry": STR_OR_NULL, **STACK, **CONN}, ("conn",)),
+                         "entry": STR_OR_NULL, "min_version": STR_OR_NULL,
+                         "max_version": STR_OR_NULL, **STACK, **CONN}, ("conn",)),
     "state": ({"state": STR, "where": STR_OR_NULL, "ret": INT_OR_NULL, **CONN},
               ("conn", "state")),
     "msg": ({"dir": STR, "type": STR_OR_NULL, "hs": STR_INT_OR_NULL, "len": INT_OR_NULL,
              "version": STR_OR_NULL, **CONN}, ("conn", "dir")),
     "alert": ({"dir": STR, "level": STR_OR_NULL, "desc": STR_OR_NULL, "code": INT_OR_NULL,
-               "text": STR_OR_NULL, "line": STR_OR_NULL, "state": STR_OR_NULL, **STACK,
-               **CONN}, ("conn", "dir", "desc")),
+               "text": STR_OR_NULL, "line": STR_OR_NULL, "state": STR_OR_NULL,
+               "key_check": OBJECT_OR_NULL, **FAILURE, **STACK, **CONN},
+              ("conn", "dir", "desc")),
+    # issue 14: what a hello-phase message said, and the certificates passed
+    "hello": ({"dir": STR, "hs": STR, "legacy_version": STR_OR_NULL, "version": STR_OR_NULL,
+               "versions": LIST_OR_NULL, "ciphers": LIST_OR_NULL, "groups": LIST_OR_NULL,
+               "key_shares": LIST_OR_NULL, "sigalgs": LIST_OR_NULL, "sni": STR_OR_NULL,
+               "alpn": frozenset((str, list, NoneType)), "session_id": BOOL_OR_NULL,
+               "ticket": BOOL_OR_NULL, "psk": BOOL_OR_NULL, "ems": BOOL_OR_NULL,
+               "reneg": BOOL_OR_NULL, "cipher": STR_OR_NULL, "key_share": STR_OR_NULL,
+               "sni_ack": BOOL_OR_NULL, "early_data": BOOL_OR_NULL, "ca_names": LIST_OR_NULL,
+               "cert_types": LIST_OR_NULL, "invalid": STR_OR_NULL, **MORE, **CONN},
+              ("conn", "dir", "hs")),
+    "certs": ({"dir": STR, "chain": frozenset((list,)), **CONN}, ("conn", "dir", "chain")),
     "handshake_done": ({"version": STR_OR_NULL, "cipher": STR_OR_NULL, "group": STR_OR_NULL,
                         "alpn": STR_OR_NULL, "resumed": BOOL_OR_NULL, "ms": INT_OR_NULL,
                         "sni": STR_OR_NULL, "client_random": STR_OR_NULL,
@@ -150,7 +235,8 @@ EVENTS = {
     "data": ({}, ()),
     "error": ({"fn": STR_OR_NULL, "ret": INT_OR_NULL, "err": STR_OR_NULL,
                "errno": INT_OR_NULL, "sys": STR_OR_NULL, "queue": LIST_OR_NULL,
-               "state": STR_OR_NULL, **STACK, **CONN}, ("conn",)),
+               "state": STR_OR_NULL, "peer_bytes": STR_OR_NULL, "eof": BOOL_OR_NULL,
+               **FAILURE, **STACK, **CONN}, ("conn",)),
     "loop": ({"kind": STR_OR_NULL, "peer": STR_OR_NULL, "sni": STR_OR_NULL,
               "count": INT_OR_NULL, "window_s": INT_OR_NULL, "failed": INT_OR_NULL,
               "first_ts": STR_OR_NULL, "last_alert": STR_OR_NULL, **STACK, **CONN}, ()),
@@ -210,8 +296,9 @@ class GoodLines:
     Checking every field of every line costs as much as parsing it, and the
     lines of a log differ mostly in their digits (times, counters, lengths),
     which cannot change what Spec.problem finds: no field it checks by name
-    has a digit in its name (certificates and frames are checked by their
-    values alone), a number is a number whatever its digits, a time's form is
+    has a digit in its name (a certificate's sha256 and spki_sha256, and
+    frames, are checked by their values alone), a number is a number
+    whatever its digits, a time's form is
     checked digit by digit as [0-9].  So a line that reads like a good one but
     for its digits is good too.  Not a line with a backslash: "\\u0070id" is
     "pid" where "\\u0071id" is not.  Memory is bounded: past MAX_BYTES the
@@ -233,7 +320,7 @@ class GoodLines:
 
 
 _NAMED = set(COMMON).union(*(fields for fields, _ in EVENTS.values()), QUEUE_ENTRY,
-                           ("code", "text"))
+                           VERIFY_FIELDS, CERT_FIELDS, OFFER_FIELDS, KEY_CHECK_FIELDS)
 assert not any(ch.isdigit() for name in _NAMED for ch in name), "see GoodLines"
 _good_lines = GoodLines()
 

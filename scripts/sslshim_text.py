@@ -115,7 +115,8 @@ def render(doc, out):
             if g["kind"] == "reconnect":
                 w("  RECONNECT LOOP: %s -> %s%s: %s connections, %s failing (threshold %d "
                   "within %s s crossed), %s .. %s, last alert %s\n" % (
-                      g["process"], g["peer"], " (sni %s)" % g["sni"] if g["sni"] else "",
+                      g["process"], g["peer_label"],
+                      " (sni %s)" % g["sni"] if g["sni"] and g["peer"] else "",
                       g["connections"], g["connections_failed"], g["count"], g["window_s"],
                       _short_ts(g["first_ts"]), _short_ts(g["last_ts"]), g["last_alert"]))
             else:
@@ -141,6 +142,8 @@ def render(doc, out):
                                  f["title"]))
         w("    %d connection%s, %s .. %s\n" % (f["count"], "" if f["count"] == 1 else "s",
                                               _short_ts(f["first_ts"]), _short_ts(f["last_ts"])))
+        if f["diagnosis"].get("cause"):
+            w(_wrap("cause: " + f["diagnosis"]["cause"], "  ") + "\n")
         if f["other_end_of"]:
             w("    This is the other end of the handshakes in [%d]; see the diagnosis there.\n"
               % f["other_end_of"])
@@ -164,9 +167,9 @@ def render(doc, out):
         for det in f["detail"]:
             c = det["conn"]
             if c["role"] == "server":
-                how = "server, accepted %s on %s" % (c["peer"] or "?", c["local"] or "?")
+                how = "server, accepted %s on %s" % (c["peer_label"], c["local"] or "?")
             else:
-                how = "%s, %s -> %s" % (c["role"], c["local"] or "?", c["peer"] or "?")
+                how = "%s, %s -> %s" % (c["role"], c["local"] or "?", c["peer_label"])
             w("  Timeline of %s conn %s (%s, started %s):\n" % (
                 c["process"], c["conn"], how, _short_ts(c["first_ts"])))
             w("\n".join(timeline_lines(det["timeline"], "    ", det["elided"])) + "\n")
@@ -175,6 +178,12 @@ def render(doc, out):
                 w("  Timeline of the other end, %s conn %s (%s), same clock origin:\n"
                   % (o["process"], o["conn"], o["role"]))
                 w("\n".join(timeline_lines(det["other_timeline"], "    ")) + "\n")
+            for who, sd in ((c, det.get("said")), (det.get("other_conn"), det.get("other_said"))):
+                lines = said_lines(sd, "    ")
+                if lines:
+                    w("  What %s conn %s (%s) said and heard:\n" % (who["process"], who["conn"],
+                                                                  who["role"]))
+                    w("\n".join(lines) + "\n")
             for st in det["stacks"]:
                 w("  Stack (%s):\n" % st["label"])
                 w("\n".join(stack_lines(st["frames"], "    ")) + "\n")
@@ -193,6 +202,54 @@ def render(doc, out):
         w("\n")
         for n in doc["symbolizer_notes"]:
             w("note: %s\n" % n)
+
+
+def said_lines(sd, indent):
+    """The hellos and certificates one end logged, a line or two each."""
+    if not sd:
+        return []
+    out = []
+    for h in sd["hellos"]:
+        out.append(_wrap("%s %s: %s" % (h.get("dir"), h.get("hs"), h["summary"]), indent))
+    for d in ("recv", "sent"):
+        chain = sd["chains"].get(d)
+        if chain is None:
+            continue
+        what = "received" if d == "recv" else "sent"
+        if not chain:
+            out.append("%s%s certificates: none (an empty Certificate message)" % (indent, what))
+            continue
+        out.append("%s%s certificates (%d):" % (indent, what, len(chain)))
+        for i, cert in enumerate(chain):
+            out.append(_wrap("#%d %s" % (i, cert["summary"]), indent + "  "))
+    if sd["min_version"] or sd["max_version"]:
+        out.append("%sversions allowed: %s to %s" % (indent, sd["min_version"] or "any",
+                                                     sd["max_version"] or "any"))
+    offer = sd.get("local_offer")
+    if offer:
+        parts = []
+        if offer.get("ciphers") is not None:
+            parts.append("%d cipher suites: %s" % (len(offer["ciphers"]),
+                                                   _short_list(offer["ciphers"], 8)))
+        if offer.get("groups") is not None:
+            parts.append("groups %s" % _short_list(offer["groups"], 8))
+        out.append(_wrap("own offer: %s" % ("; ".join(parts) or "-"), indent))
+    v = sd.get("verify")
+    if v:
+        out.append(_wrap("verify: %s (%s) at depth %s, subject %s%s%s" % (
+            v.get("text"), v.get("code"), v.get("depth"), v.get("subject"),
+            ", host %s" % v["host"] if v.get("host") else "",
+            ", ip %s" % v["ip"] if v.get("ip") else ""), indent))
+    if sd.get("peer_bytes"):
+        out.append("%sfirst bytes from the peer (hex): %s" % (indent, sd["peer_bytes"]))
+    return out
+
+
+def _short_list(items, n):
+    items = [str(x) for x in items]
+    if len(items) > n:
+        return ", ".join(items[:n]) + ", … (+%d)" % (len(items) - n)
+    return ", ".join(items) or "(none)"
 
 
 def joined_lines(rows, indent, col=46):

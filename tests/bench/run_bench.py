@@ -93,7 +93,10 @@ TARGETS = {
     ("res13", "defaults"): 1.08, ("res12", "defaults"): 1.08,
 }
 INSTR_PER_CALL_MAX = 60          # instructions added per SSL_read/SSL_write call, defaults
-INSTR_HANDSHAKE_PCT_MAX = 3.0    # % instructions added per full handshake, defaults
+# % instructions added per full handshake, defaults: issue 14 allows what the
+# hello and certs lines cost on top of what was added before them (+1.81 % and
+# +2.15 % at 16d74d8, callgrind, 2026-12-06) by at most one percentage point.
+INSTR_HANDSHAKE_PCT_MAX = {"hs13": 2.8, "hs12": 3.1}
 MEM_PER_CONN_MAX = 2 * KIB       # bytes added per open connection, defaults
 GROWTH_MAX = 64 * KIB            # heap growth over the second half of the churn batches
 WRITES_PER_PAIR_MAX = 8          # write system calls to the log per client+server connection, defaults
@@ -669,7 +672,7 @@ class Runner:
                 rows.append(row(label, c, e["ratio"], None,
                                 "%+.2f %%: %+.0f instructions per client+server handshake (baseline %.0f)"
                                 % (e["added_pct"], e["added_per_handshake"], e["base_per_handshake"]),
-                                INSTR_HANDSHAKE_PCT_MAX if c == "defaults" else None, "instr_pct",
+                                INSTR_HANDSHAKE_PCT_MAX[w] if c == "defaults" else None, "instr_pct",
                                 value=e["added_pct"]))
         for name, d in self.results.get("cache", {}).items():
             pct = d["pct"]
@@ -763,7 +766,7 @@ class Runner:
                 ok = v <= t
                 # Rows a full run misses by design: 3x what it measured.
                 far = v > QUICK_FACTOR * MEASURED_MISSES.get(r.get("key"), t)
-                r["target_text"] = {"instr_call": "<= %d instr" % t, "instr_pct": "<= %.0f %%" % t,
+                r["target_text"] = {"instr_call": "<= %d instr" % t, "instr_pct": "<= %.1f %%" % t,
                                     "mem": "<= %d B" % t, "growth": "no growth",
                                     "writes": "<= %d calls" % t,
                                     "l1i_pct": "<= +%.0f %% I1 misses" % t}[kind]
