@@ -247,6 +247,25 @@ class Reveal(ShimTest):
         self.assertEqual(r.stdout.strip(), "-1", r.stderr)
         return self.all_events()
 
+    def test_curl_loop_without_an_address_is_named_by_its_sni(self):
+        """curl 7.88 reads and writes through its own BIO: no descriptor for
+        the shim to ask.  Its reconnect loop is keyed and reported by SNI."""
+        server, port = self.openssl_server("-www", "-naccept", "6")
+        host = "wrong.example"
+        r = run(["curl", "-s", "-m", "10", "--cacert", certs()["ca.pem"], "--resolve",
+                 "%s:%d:127.0.0.1" % (host, port)] + ["https://%s:%d/" % (host, port)] * 6,
+                env=self.env(), universal_newlines=True, timeout=30)
+        self.assertEqual(r.returncode, 60, r.stderr)        # curl's own host name check
+        evs = self.all_events("curl")
+        self.assertEqual([e["peer"] for e in events(evs, "handshake_start")], [None] * 6)
+        loop = events(evs, "loop")
+        self.assertTrue(loop, evs)
+        self.assertEqual((loop[0]["peer"], loop[0]["sni"]), (None, host))
+        rep = run([os.path.join(os.path.dirname(__file__), "..", "scripts", "sslshim"), "report",
+                   self.logdir], env=plain_env(), universal_newlines=True, timeout=60)
+        self.assertNotIn("None", rep.stdout)
+        self.assertRegex(rep.stdout, r"(?i)reconnect loop.*SNI %s" % host)
+
     def test_hostile_client_hello_leaves_the_server_running(self):
         """ClientHellos whose lengths lie: the server answers each with an
         alert as it does without the shim, and every line is JSON."""
@@ -258,6 +277,7 @@ class Reveal(ShimTest):
             bad[pos] = (bad[pos] + 1 + i * 53) & 0xFF
             with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
                 s.sendall(bytes(bad))
+                s.shutdown(socket.SHUT_WR)   # a length that lies must not leave it waiting
                 s.settimeout(5)
                 try:
                     while s.recv(4096):
