@@ -38,7 +38,8 @@ def main():
     env_plain["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1"
     env_plain["ASAN_OPTIONS"] = "detect_leaks=1"
     for path in sorted(glob.glob(os.path.join(ASAN, "tests", "unit", "*"))):
-        r = lib.run([path], env=env_plain, universal_newlines=True)
+        # A million fuzzed inputs under ASan take minutes (test_certs about 2).
+        r = lib.run([path], env=env_plain, universal_newlines=True, timeout=900)
         ok, text = clean(r)
         check("unit " + os.path.basename(path), r.returncode == 0 and ok, text)
 

@@ -28,7 +28,8 @@ class UnitBinary(unittest.TestCase):
         return self.id()
 
     def runTest(self):
-        r = lib.run([self.path], universal_newlines=True)
+        # The fuzzing harnesses (a million inputs each) take tens of seconds.
+        r = lib.run([self.path], universal_newlines=True, timeout=600)
         self.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
 
 
