@@ -46,7 +46,9 @@ extern "C" {
  * handshake_done's peer_cert/local_cert); handshake_start's min_version/
  * max_version; on error lines and fatal alerts this side sends: verify
  * (code, text, depth, subject, host, ip), and before the handshake completes
- * local_offer (ciphers, min_version, max_version) and peer_bytes (hex of a
+ * local_offer (ciphers, min_version, max_version; groups and sigalgs when
+ * the program set them through SSL_CTX_ctrl/SSL_ctrl, which the shim
+ * therefore interposes) and peer_bytes (hex of a
  * record header that is not TLS); eof (true) on the error or OpenSSL 3
  * decode_error alert of a peer closing without close_notify, and conn_end
  * outcome "eof" when that ends a connection after its data.  An error line

@@ -94,14 +94,27 @@ def norm_verify(v):
     return out
 
 
+# The names OpenSSL accepts for a group where the ClientHello has the IANA
+# one (SSL_CTX_set1_groups_list takes "P-256" and "prime256v1"; the shim
+# writes a list set by NID with OpenSSL's short names).
+GROUP_ALIASES = {"p-256": "secp256r1", "prime256v1": "secp256r1", "p-384": "secp384r1",
+                 "p-521": "secp521r1", "x25519": "x25519", "x448": "x448"}
+
+
+def group_name(name):
+    return GROUP_ALIASES.get(name.lower(), name)
+
+
 def norm_offer(v):
     if type(v) is not dict:
         return None
     out = {}
-    for k in ("ciphers", "groups"):
+    for k in ("ciphers", "groups", "sigalgs"):
         lst = _strs(v.get(k))
         if lst is not None:
             out[k] = [x for x in lst if type(x) is str]
+    if "groups" in out:
+        out["groups"] = [group_name(x) for x in out["groups"]]
     for k in ("min_version", "max_version"):
         if type(v.get(k)) is str:
             out[k] = v[k]
@@ -879,7 +892,7 @@ def _lists(ch, client, server, reasons, descs):
                                                   quote_list(mine)),
              "the server allows %s" % ("%d: %s" % (len(theirs), quote_list(theirs))
                                        if theirs is not None else
-                                       "groups that are not in the logs")]
+                                       "the library's default groups (it set none)")]
     for k in kinds:
         if k[0] != what and k[1]:
             facts.append("%ss in common: %s" % (k[0], quote_list(k[1], 6)))
@@ -902,9 +915,9 @@ def _lists(ch, client, server, reasons, descs):
                   "the client offered %s; %s" % (
                       quote_list(mine, 12),
                       "the server allows %s" % quote_list(theirs, 12) if theirs is not None
-                      else "the server's list is not in the logs, and OpenSSL found none in "
-                      "common (%s)" % (next((r for r in reasons if r != "shutdown while in "
-                                             "init"), "?"))),
+                      else "the server set no list of its own (the library's default), and "
+                      "OpenSSL found none in common (%s)" % (next(
+                          (r for r in reasons if r != "shutdown while in init"), "?"))),
                   facts, meaning, check,
                   {"client_" + what + "s": mine, "server_" + what + "s": theirs})
 

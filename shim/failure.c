@@ -12,6 +12,7 @@
 #include "errqueue.h"
 #include "names.h"
 #include "record.h"
+#include "settings.h"
 #include "sslshim.h"
 
 #include <pthread.h>
@@ -161,6 +162,7 @@ static void local_offer_field(struct ev *e, SSL *s)
     ev_arr_end(e);
     if (n > OFFER_MAX)
         ev_int(e, "ciphers_more", n - OFFER_MAX);
+    settings_fields(e, s);
     int min, max;
     failure_version_limits(s, &min, &max);
     version_field(e, "min_version", min);

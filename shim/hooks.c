@@ -11,6 +11,7 @@
 #include "keylog.h"
 #include "lifecycle.h"
 #include "openssl.h"
+#include "settings.h"
 #include "trace.h"
 #include "undefined.h"
 #include "valgrind.h"

@@ -19,6 +19,7 @@
 #include "openssl.h"
 #include "ownfd.h"
 #include "process.h"
+#include "settings.h"
 #include "sink.h"
 #include "stack.h"
 #include "valgrind.h"
@@ -129,7 +130,7 @@ static void activate_family(int family)
     if (!found) {
         say("cannot find the program's libssl; passing calls through unrecorded", true);
     } else if (!config.disabled) {
-        if (lifecycle_init() && keylog_init()) {
+        if (lifecycle_init() && keylog_init() && settings_init()) {
             ossl.on = true;
             ossl.fast_io = config.level < LEVEL_IO && !valgrind_active;
         }

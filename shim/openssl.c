@@ -171,6 +171,7 @@ static bool resolve_into(struct ossl_api *api, int family)
     ossl_current = api;
     api->family = family;
     api->ssl_idx = api->ctx_idx = api->keylog_idx = -1;
+    api->settings_ssl_idx = api->settings_ctx_idx = -1;
 
 #define X(name, v11) ok &= (*(void **)&ossl.name = lookup(h, #name)) != NULL;
 #include "interposed.def"

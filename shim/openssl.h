@@ -52,6 +52,7 @@ struct ossl_api {
     const char *version;     /* OpenSSL_version(OPENSSL_VERSION), NULL if unresolved */
     int family;              /* OSSL_FAMILY_* */
     int ssl_idx, ctx_idx, keylog_idx;   /* our ex_data slots in this library */
+    int settings_ssl_idx, settings_ctx_idx;   /* settings.c's */
     bool on;                 /* recording: settings allow it and the slots exist */
     bool fast_io;            /* on, below level io, not under Valgrind: calls.h's data path */
 };
