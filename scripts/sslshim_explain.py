@@ -869,10 +869,13 @@ def _lists(ch, client, server, reasons, descs):
         pick = empty[0]
     if hint == "sigalg" and pick is None:
         sigs = ch.get("sigalgs") or []
+        ssigs = offer.get("sigalgs")
         facts = ["the client accepts signatures %s (its ClientHello's signature_algorithms)"
                  % quote_list(sigs),
-                 "the server's certificate key cannot sign with any of them; the server's own "
-                 "list is not in the logs (its certificate's key type decides)"]
+                 "the server allows %s (as it set them), and its certificate's key cannot sign "
+                 "with any the client accepts" % quote_list(ssigs) if ssigs else
+                 "the server's certificate key cannot sign with any of them; the server set no "
+                 "list of its own (the library's default: its certificate's key type decides)"]
         return _cause("no_common_sigalg", "no common signature algorithm",
                       "the client accepts %s; the server could sign with none of them "
                       "(OpenSSL: %s)" % (quote_list(sigs, 12), next(
@@ -883,7 +886,7 @@ def _lists(ch, client, server, reasons, descs):
                       ["Give the server a certificate with a key type the client accepts (or "
                        "both an RSA and an ECDSA certificate), or widen the client's list "
                        "(-sigalgs, SSL_CTX_set1_sigalgs_list)."],
-                      {"client_sigalgs": sigs})
+                      {"client_sigalgs": sigs, "server_sigalgs": ssigs})
     if pick is None:
         return None
     what, common, mine, theirs = pick
