@@ -48,7 +48,8 @@ extern "C" {
  * (code, text, depth, subject, host, ip), and before the handshake completes
  * local_offer (ciphers, min_version, max_version; groups and sigalgs when
  * the program set them through SSL_CTX_ctrl/SSL_ctrl, which the shim
- * therefore interposes) and peer_bytes (hex of a
+ * therefore interposes; a server's alpn, the list its ALPN callback passed
+ * to SSL_select_next_proto, also interposed) and peer_bytes (hex of a
  * record header that is not TLS); eof (true) on the error or OpenSSL 3
  * decode_error alert of a peer closing without close_notify, and conn_end
  * outcome "eof" when that ends a connection after its data.  An error line

@@ -109,7 +109,7 @@ def norm_offer(v):
     if type(v) is not dict:
         return None
     out = {}
-    for k in ("ciphers", "groups", "sigalgs"):
+    for k in ("ciphers", "groups", "sigalgs", "alpn"):
         lst = _strs(v.get(k))
         if lst is not None:
             out[k] = [x for x in lst if type(x) is str]
@@ -807,21 +807,26 @@ def _alpn(ch, client, server, descs):
         return None
     offered = (ch or {}).get("alpn")
     offered = [offered] if type(offered) is str else (offered or [])
+    served = ((server.offer if server is not None else None) or {}).get("alpn")
+    theirs = ("the server serves %s" % quote_list("'%s'" % p for p in served) if served else
+              "the server accepted none of them (its own list is not in the logs: its ALPN "
+              "callback chose without SSL_select_next_proto)")
     facts = ["the client offered ALPN %s" % (quote_list("'%s'" % p for p in offered)
                                              if offered else "(no list in the logs)"),
-             "the server's own ALPN list is not visible in the logs: an OpenSSL server "
-             "chooses in the program's ALPN callback (nginx: by its configuration, e.g. "
-             "http2 on/off)"]
+             "the server serves ALPN %s (the list its ALPN callback passed to "
+             "SSL_select_next_proto)" % quote_list("'%s'" % p for p in served) if served else
+             "the server's own ALPN list is not visible in the logs: its ALPN callback chose "
+             "without SSL_select_next_proto"]
     return _cause("alpn_refused", "ALPN refused",
-                  "the client offered %s; the server accepted none of them (its own list "
-                  "is not in the logs)" % (quote_list("'%s'" % p for p in offered)
-                                           if offered else "a list not in the logs"),
+                  "the client offered %s; %s" % (quote_list("'%s'" % p for p in offered)
+                                                 if offered else "a list not in the logs",
+                                                 theirs),
                   facts,
                   ["The server found no application protocol in the client's ALPN list that "
                    "it serves, and refused with no_application_protocol."],
                   ["Make the lists meet: the client's (curl --http1.1/--http2, s_client "
                    "-alpn) and the server's (nginx http2, s_server -alpn)."],
-                  {"client_alpn": offered})
+                  {"client_alpn": offered, "server_alpn": served})
 
 
 def _lists(ch, client, server, reasons, descs):

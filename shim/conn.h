@@ -74,6 +74,9 @@ struct conn {
     bool eof_seen;                 /* the peer closed without close_notify (failure.c) */
     unsigned char odd_header[5];   /* a record header received that is not TLS's */
     bool have_odd_header;
+    unsigned char alpn_server[128];   /* the server's ALPN list (wire format) as its
+                                         callback passed it to SSL_select_next_proto */
+    unsigned alpn_server_len;
     bool failure_explained;        /* this handshake's first failure line has written
                                       the failure fields (failure.c) */
     bool handshake_ok;

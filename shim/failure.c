@@ -148,7 +148,16 @@ void failure_version_limits(SSL *s, int *min, int *max)
     }
 }
 
-static void local_offer_field(struct ev *e, SSL *s)
+/* A list in ALPN's wire format (length-prefixed names) as a JSON array. */
+static void alpn_list_field(struct ev *e, const unsigned char *p, size_t len)
+{
+    ev_arr_begin(e, "alpn");
+    for (size_t i = 0; i < len && p[i] <= len - i - 1; i += 1 + p[i])
+        ev_strn(e, NULL, p + i + 1, p[i]);
+    ev_arr_end(e);
+}
+
+static void local_offer_field(struct ev *e, SSL *s, const struct conn *conn)
 {
     const OPENSSL_STACK *ciphers = (const OPENSSL_STACK *)ossl.SSL_get_ciphers(s);
     int n = ciphers ? ossl.OPENSSL_sk_num(ciphers) : 0;
@@ -163,6 +172,8 @@ static void local_offer_field(struct ev *e, SSL *s)
     if (n > OFFER_MAX)
         ev_int(e, "ciphers_more", n - OFFER_MAX);
     settings_fields(e, s);
+    if (conn->alpn_server_len)
+        alpn_list_field(e, conn->alpn_server, conn->alpn_server_len);
     int min, max;
     failure_version_limits(s, &min, &max);
     version_field(e, "min_version", min);
@@ -181,7 +192,7 @@ void failure_fields(struct ev *e, SSL *s, struct conn *c)
     verify_field(e, s);
     if (!c || c->handshake_ok)
         return;
-    local_offer_field(e, s);
+    local_offer_field(e, s, c);
     if (c->have_odd_header)
         ev_hex(e, "peer_bytes", c->odd_header, sizeof c->odd_header);
 }

@@ -10,6 +10,7 @@
 #include "init.h"
 #include "keylog.h"
 #include "lifecycle.h"
+#include "messages.h"
 #include "openssl.h"
 #include "settings.h"
 #include "trace.h"

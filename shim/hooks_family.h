@@ -188,4 +188,17 @@ EXPORT long HOOK(SSL_ctrl)(SSL *s, int cmd, long larg, void *parg)
     return ret;
 }
 
+/* Called by a server's ALPN callback (nginx, Python, s_server) with its own
+ * list: the one place that list can be seen (messages.c). */
+EXPORT int HOOK(SSL_select_next_proto)(unsigned char **out, unsigned char *outlen,
+                                       const unsigned char *server, unsigned int server_len,
+                                       const unsigned char *client, unsigned int client_len)
+{
+    ENSURE(OPENSSL_NPN_NO_OVERLAP);
+    int ret = API->SSL_select_next_proto(out, outlen, server, server_len, client, client_len);
+    if (API->on)
+        messages_select_next_proto(server, server_len);
+    return ret;
+}
+
 #undef API

@@ -11,6 +11,8 @@
 #include "record.h"
 #include "sslshim.h"
 
+#include <string.h>
+
 #define CHAIN_MAX 10                 /* certificates listed per message */
 
 /* OpenSSL's name of a cipher suite: the common ones from our table, the
@@ -74,11 +76,39 @@ static void record_certs(struct conn *c, bool sent, bool tls13, const unsigned c
     record(&e);
 }
 
+/* The connection whose ClientHello this thread's state machine is
+ * processing (a server's), between the message and the run's exit, and
+ * conn_generation then: a run left by longjmp never reports its exit, and
+ * once any connection has been released since, the pointer is not trusted. */
+static __thread struct conn *choosing;
+static __thread uint64_t choosing_gen;
+
+void messages_select_next_proto(const unsigned char *server, unsigned len)
+{
+    struct conn *c = choosing;
+    if (!c || !server)
+        return;
+    if (choosing_gen != __atomic_load_n(&conn_generation, __ATOMIC_ACQUIRE)) {
+        choosing = NULL;
+        return;
+    }
+    if (len > sizeof c->alpn_server)
+        len = sizeof c->alpn_server;
+    memcpy(c->alpn_server, server, len);
+    c->alpn_server_len = len;
+}
+
+void messages_handshake_exit(void) { choosing = NULL; }
+
 void messages_record(struct conn *c, SSL *s, bool sent, bool tls13, const unsigned char *m,
                      size_t len)
 {
     if (ossl.SSL_is_dtls(s))
         return;                      /* DTLS messages carry a longer header */
+    if (!sent && m[0] == SSL3_MT_CLIENT_HELLO) {
+        choosing = c;
+        choosing_gen = __atomic_load_n(&conn_generation, __ATOMIC_ACQUIRE);
+    }
     if (m[0] == SSL3_MT_CERTIFICATE)
         record_certs(c, sent, tls13, m, len);
     else if (hello_wanted(m[0]))

@@ -93,6 +93,7 @@ static void on_handshake_start(struct conn *c, const SSL *s)
     c->have_random = false;
     c->peer_cert = (struct cert_ref){ 0, 0 };
     c->failure_explained = false;
+    c->alpn_server_len = 0;
     c->last_reported_state = NULL;              /* a new handshake's states are all news */
     keylog_attach(ossl.SSL_get_SSL_CTX(s));    /* SSL_set_SSL_CTX may have moved it */
     if (!c->msg_cb_ours) {                       /* taken off after the last handshake */
@@ -338,6 +339,8 @@ static void record_info(struct conn *c, const SSL *s, int where, int ret)
     }
     if ((where & SSL_CB_EXIT) && ret <= 0 && !thread_call.depth)
         bio_handshake_failed(c, s, ret);
+    if (where & SSL_CB_EXIT)
+        messages_handshake_exit();
     if ((where & SSL_CB_EXIT) && !thread_call.outer)
         burst_release();                  /* the fast path's hold, above */
     else if (burst_waiting && may_wait_next(c, s, where))

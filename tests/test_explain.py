@@ -238,9 +238,9 @@ class Explain(ShimTest):
     def test_alpn_refused(self):
         case, text, doc = self.case("alpn_refused")
         f = case.facts
-        self.assertCause(text, "ALPN refused — the client offered %s; the server accepted none "
-                               "of them (its own list is not in the logs)"
-                         % ", ".join("'%s'" % p for p in f["client_alpn"]))
+        self.assertCause(text, "ALPN refused — the client offered %s; the server serves %s"
+                         % (", ".join("'%s'" % p for p in f["client_alpn"]),
+                            ", ".join("'%s'" % p for p in f["server_alpn"])))
         self.assertAlert(text, f)
 
     # -- client certificates ----------------------------------------------------------------

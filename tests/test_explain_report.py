@@ -517,7 +517,16 @@ class ExplainReport(unittest.TestCase):
                                   "no application protocol", desc="no_application_protocol")
         out = self.report(*pair)
         self.assertIn("cause: ALPN refused — the client offered 'foo', 'bar'; the server "
-                      "accepted none of them (its own list is not in the logs)", out)
+                      "accepted none of them (its own list is not in the logs: its ALPN "
+                      "callback chose without SSL_select_next_proto)", out)
+
+    def test_alpn_refused_with_the_servers_list(self):
+        served = dict(offer(CLIENT_CIPHERS), alpn=["h2", "http/1.1"])
+        pair = self.hello_failure({"alpn": ["foo", "bar"]}, served,
+                                  "no application protocol", desc="no_application_protocol")
+        out = self.report(*pair)
+        self.assertIn("cause: ALPN refused — the client offered 'foo', 'bar'; the server "
+                      "serves 'h2', 'http/1.1'", out)
 
     def test_client_certificate_required(self):
         c, s = self.pair()
