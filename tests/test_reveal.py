@@ -228,6 +228,27 @@ class Reveal(ShimTest):
         self.assertEqual(events(evs, "error"), [])
         self.assertEqual(events(evs, "conn_end"), [])
 
+    def test_curls_key_check_ssl_is_no_connection(self):
+        """curl with a client certificate makes an SSL only to check its key
+        pair: neither a conn_end nor a failure in the report."""
+        c = certs()
+        server, port = self.openssl_server("-www", "-verify", "1", "-CAfile", c["ca.pem"],
+                                           "-naccept", "1")
+        r = run(["curl", "-s", "-m", "10", "--cacert", c["ca.pem"], "--cert", c["client.pem"],
+                 "--key", c["client.key"], "https://localhost:%d/" % port], env=self.env(),
+                universal_newlines=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        server.wait(10)
+        evs = self.all_events("curl")
+        ends = events(evs, "conn_end")
+        self.assertEqual([e["outcome"] for e in ends], ["ok"])
+        self.assertEqual(len({e["conn"] for e in evs if "conn" in e}), 1)
+        self.assertEqual(one(evs, "certs", dir="sent")["chain"][0]["subject"],
+                         "/CN=sslshim client")
+        rep = run([os.path.join(os.path.dirname(__file__), "..", "scripts", "sslshim"), "report",
+                   self.logdir], env=plain_env(), universal_newlines=True, timeout=60)
+        self.assertIn("Failures: none", rep.stdout)
+
     def run_unused_shutdown(self):
         script = ("import ctypes, ctypes.util\n"
                   "ssl = ctypes.CDLL('libssl.so.3')\n"
