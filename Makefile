@@ -82,7 +82,7 @@ $(B)/tests/%: tests/fixtures/%.cpp
 	@$(if $(Q),echo "  CXX     $<")
 	$(Q)$(CXX) $(CFLAGS) -Wall -Wextra -Werror -fno-omit-frame-pointer -rdynamic -o $@ $< -lssl -lcrypto
 
-$(B)/tests/unit/%: tests/unit/%.c tests/unit/check.h tests/unit/json_line.h $(BACKEND_OBJS)
+$(B)/tests/unit/%: tests/unit/%.c tests/unit/check.h tests/unit/json_line.h tests/unit/fuzz.h $(BACKEND_OBJS)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Ishim -o $@ $< $(UNIT_OBJS) -ldl -lpthread

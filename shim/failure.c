@@ -122,7 +122,7 @@ static void version_field(struct ev *e, const char *key, int v)
     ev_str(e, key, v > 0 ? protocol_version_name(v) : NULL);
 }
 
-void failure_version_limits(SSL *s, int *min, int *max)
+static void version_limits(SSL *s, int *min, int *max)
 {
     static const struct { int version; uint64_t off; } tls[] = {
         { TLS1_VERSION, SSL_OP_NO_TLSv1 }, { TLS1_1_VERSION, SSL_OP_NO_TLSv1_1 },
@@ -146,6 +146,14 @@ void failure_version_limits(SSL *s, int *min, int *max)
         *min = first == TLS1_VERSION && !*min ? 0 : first;
         *max = last == TLS1_3_VERSION && !*max ? 0 : last;
     }
+}
+
+void failure_version_fields(struct ev *e, SSL *s)
+{
+    int min, max;
+    version_limits(s, &min, &max);
+    version_field(e, "min_version", min);
+    version_field(e, "max_version", max);
 }
 
 /* A list in ALPN's wire format (length-prefixed names) as a JSON array. */
@@ -174,10 +182,7 @@ static void local_offer_field(struct ev *e, SSL *s, const struct conn *conn)
     settings_fields(e, s);
     if (conn->alpn_server_len)
         alpn_list_field(e, conn->alpn_server, conn->alpn_server_len);
-    int min, max;
-    failure_version_limits(s, &min, &max);
-    version_field(e, "min_version", min);
-    version_field(e, "max_version", max);
+    failure_version_fields(e, s);
     ev_obj_end(e);
 }
 

@@ -27,10 +27,10 @@ void failure_verify_names(struct ev *e, SSL *s);
  * that does not is the classic cause (bad_record_mac, decrypt_error). */
 void failure_key_check(struct ev *e, SSL *s);
 
-/* This side's protocol version limits as libssl applies them: the min/max
- * settings narrowed by the SSL_OP_NO_TLSv1_x options (nginx's ssl_protocols
- * sets those); 0: the library's own limit. */
-void failure_version_limits(SSL *s, int *min, int *max);
+/* `min_version` and `max_version`: this side's protocol version limits as
+ * libssl applies them, the min/max settings narrowed by the SSL_OP_NO_TLSv1_x
+ * options (nginx's ssl_protocols sets those); null: the library's own. */
+void failure_version_fields(struct ev *e, SSL *s);
 
 /* Whether the error just raised is the peer closing the connection without
  * close_notify (OpenSSL 3 raises it, and sends decode_error). */

@@ -164,29 +164,22 @@ EXPORT void HOOK(SSL_CTX_set_msg_callback)(SSL_CTX *ctx, msg_cb_fn cb)
 
 /* Settings libssl has no getter for are noted as the program makes them
  * (settings.c); every other command passes straight through. */
-EXPORT long HOOK(SSL_CTX_ctrl)(SSL_CTX *ctx, int cmd, long larg, void *parg)
-{
-    ENSURE(0);
-    long ret = API->SSL_CTX_ctrl(ctx, cmd, larg, parg);
-    if (__builtin_expect(settings_cmd(cmd), 0) && ret > 0 && API->on) {
-        int saved_errno = errno;
-        WITH_API(settings_ctx_ctrl(ctx, cmd, larg, parg));
-        errno = saved_errno;
+#define CTRL_HOOK(name, type, note)                                             \
+    EXPORT long HOOK(name)(type *obj, int cmd, long larg, void *parg) /* NOLINT(bugprone-macro-parentheses) */ \
+    {                                                                           \
+        ENSURE(0);                                                              \
+        long ret = API->name(obj, cmd, larg, parg);                             \
+        if (__builtin_expect(settings_cmd(cmd), 0) && ret > 0 && API->on) {     \
+            int saved_errno = errno;                                            \
+            WITH_API(note(obj, cmd, larg, parg));                               \
+            errno = saved_errno;                                                \
+        }                                                                       \
+        return ret;                                                             \
     }
-    return ret;
-}
 
-EXPORT long HOOK(SSL_ctrl)(SSL *s, int cmd, long larg, void *parg)
-{
-    ENSURE(0);
-    long ret = API->SSL_ctrl(s, cmd, larg, parg);
-    if (__builtin_expect(settings_cmd(cmd), 0) && ret > 0 && API->on) {
-        int saved_errno = errno;
-        WITH_API(settings_ssl_ctrl(s, cmd, larg, parg));
-        errno = saved_errno;
-    }
-    return ret;
-}
+CTRL_HOOK(SSL_CTX_ctrl, SSL_CTX, settings_ctx_ctrl)
+CTRL_HOOK(SSL_ctrl, SSL, settings_ssl_ctrl)
+#undef CTRL_HOOK
 
 /* Called by a server's ALPN callback (nginx, Python, s_server) with its own
  * list: the one place that list can be seen (messages.c). */

@@ -78,12 +78,6 @@ static bool reads_never_wait_now(struct conn *c, const SSL *s)
     return c->reads_never_wait;
 }
 
-/* A protocol version limit as its name; null when the library's own. */
-static void version_field(struct ev *e, const char *key, int v)
-{
-    ev_str(e, key, v > 0 ? protocol_version_name(v) : NULL);
-}
-
 static void on_handshake_start(struct conn *c, const SSL *s)
 {
     c->role = ossl.SSL_is_server(s) ? 1 : 0;
@@ -121,10 +115,7 @@ static void on_handshake_start(struct conn *c, const SSL *s)
     ev_uint(&e, "n", c->handshakes);
     ev_uint(&e, "attempt", attempt);
     ev_str(&e, "entry", entry);
-    int min, max;
-    failure_version_limits((SSL *)s, &min, &max);
-    version_field(&e, "min_version", min);
-    version_field(&e, "max_version", max);
+    failure_version_fields(&e, (SSL *)s);
     /* Which OpenSSL runs this connection: a process may hold two. */
     ev_str(&e, "openssl", ossl.version);
     ev_str(&e, "libssl", ossl.libssl_path[0] ? ossl.libssl_path : NULL);

@@ -8,25 +8,9 @@ its SSL BIO.  Every value is checked against what the test set up or what
 import os
 import socket
 import subprocess
-import threading
 
-from lib import ShimTest, certs, events, fixture, plain_env, run
-
-
-def spki_sha256(pem):
-    pub = run(["openssl", "x509", "-in", pem, "-noout", "-pubkey"], stdout=subprocess.PIPE,
-              check=True).stdout
-    der = run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub, stdin=None,
-              stdout=subprocess.PIPE, check=True).stdout
-    import hashlib
-    return hashlib.sha256(der).hexdigest()
-
-
-def cert_sha256(pem):
-    der = run(["openssl", "x509", "-in", pem, "-outform", "DER"], stdout=subprocess.PIPE,
-              check=True).stdout
-    import hashlib
-    return hashlib.sha256(der).hexdigest()
+from explain_cases import cert_sha256, run_case, spki_sha256
+from lib import ShimTest, certs, events, plain_env, run
 
 
 def one(evs, name, **match):
@@ -357,8 +341,7 @@ class KeyCheck(ShimTest):
     private key belongs to its certificate (explain_cases makes both)."""
 
     def key_checks(self, case):
-        import explain_cases
-        c = explain_cases.run_case(case, self.tmp)
+        c = run_case(case, self.tmp)
         server = [e for evs in c.logs(c.facts["server_exe"]).values() for e in evs]
         sent = events(server, "alert", dir="sent", desc="bad_record_mac")
         self.assertTrue(sent, server)

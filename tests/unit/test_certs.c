@@ -6,6 +6,7 @@
  * length, each line a strict JSON object, and the thread's OpenSSL error
  * queue left as it was. */
 #include "check.h"
+#include "fuzz.h"
 #include "json_line.h"
 #include "cert.h"
 #include "event.h"
@@ -54,32 +55,6 @@ static const char want_cert[] =
     "\"spki_sha256\":\"e71cd69f2a5775bb416bc76af3a10a19119f719513884f32421d000e2d031e47\"}";
 
 static unsigned long inputs;
-
-static unsigned char *unhex(const char *hex, size_t *n)
-{
-    size_t len = strlen(hex) / 2;
-    unsigned char *out = malloc(len);
-    if (!out)
-        abort();
-    for (size_t i = 0; i < len; i++) {
-        unsigned v;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-            abort();
-        out[i] = (unsigned char)v;
-    }
-    *n = len;
-    return out;
-}
-
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t next(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
 
 /* A Certificate message around the DER entries (TLS 1.3: empty request
  * context, no extensions per entry), into out; its length. */
@@ -163,13 +138,13 @@ static void run(const unsigned char *w, size_t n, bool tls13)
 
 static void mutate(unsigned char *b, size_t *n, size_t cap)
 {
-    unsigned k = 1 + (unsigned)(next() % 4);
+    unsigned k = 1 + (unsigned)(rnd() % 4);
     for (unsigned i = 0; i < k && *n; i++) {
-        size_t at = (size_t)(next() % *n);
-        switch (next() % 6) {
-        case 0: b[at] ^= (unsigned char)(1u << (next() % 8)); break;
-        case 1: b[at] = (unsigned char)next(); break;
-        case 2: b[at] = next() & 1 ? 0xff : 0x00; break;
+        size_t at = (size_t)(rnd() % *n);
+        switch (rnd() % 6) {
+        case 0: b[at] ^= (unsigned char)(1u << (rnd() % 8)); break;
+        case 1: b[at] = (unsigned char)rnd(); break;
+        case 2: b[at] = rnd() & 1 ? 0xff : 0x00; break;
         case 3: *n = at; break;                                 /* truncate */
         case 4:                                                 /* delete a byte */
             memmove(b + at, b + at + 1, *n - at - 1);
@@ -178,7 +153,7 @@ static void mutate(unsigned char *b, size_t *n, size_t cap)
         default:                                                /* insert a byte */
             if (*n < cap) {
                 memmove(b + at + 1, b + at, *n - at);
-                b[at] = (unsigned char)next();
+                b[at] = (unsigned char)rnd();
                 (*n)++;
             }
         }
@@ -205,24 +180,24 @@ int main(void)
     /* Mutated DER inside well-formed messages, mutated messages, and
      * random bytes. */
     while (inputs < FUZZ_INPUTS) {
-        bool tls13 = next() & 1;
+        bool tls13 = rnd() & 1;
         size_t n;
-        switch (next() % 8) {
+        switch (rnd() % 8) {
         case 0: case 1: case 2: case 3: {                     /* the DER */
             size_t len = der_len;
             memcpy(work, der, der_len);
             mutate(work, &len, sizeof work / 2);
-            n = message(msg, sizeof msg, work, len, 1 + (unsigned)(next() % 2), tls13);
+            n = message(msg, sizeof msg, work, len, 1 + (unsigned)(rnd() % 2), tls13);
             break;
         }
         case 4: case 5: case 6:                               /* the message */
-            n = message(msg, sizeof msg, der, der_len, 1 + (unsigned)(next() % 3), tls13);
+            n = message(msg, sizeof msg, der, der_len, 1 + (unsigned)(rnd() % 3), tls13);
             mutate(msg, &n, sizeof msg);
             break;
         default:                                              /* noise */
-            n = (size_t)(next() % 600);
+            n = (size_t)(rnd() % 600);
             for (size_t i = 0; i < n; i++)
-                msg[i] = (unsigned char)next();
+                msg[i] = (unsigned char)rnd();
             if (n)
                 msg[0] = 11;
         }

@@ -21,6 +21,7 @@
  *    JSON object with unique keys, "hs" first, within LINE_LIMIT.
  * Links only the core objects: no libssl at run time. */
 #include "check.h"
+#include "fuzz.h"
 #include "json_line.h"
 #include "event.h"
 #include "hello.h"
@@ -199,22 +200,6 @@ static struct seed seeds[] = {
     { "Certificate 1.3", cert13_hex, CERTS, true, NULL, 0 },
 };
 #define NSEEDS (sizeof seeds / sizeof seeds[0])
-
-static unsigned char *unhex(const char *hex, size_t *n)
-{
-    size_t len = strlen(hex) / 2;
-    unsigned char *b = malloc(len);
-    if (!b)
-        abort();
-    for (size_t i = 0; i < len; i++) {
-        unsigned v;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-            abort();
-        b[i] = (unsigned char)v;
-    }
-    *n = len;
-    return b;
-}
 
 /* ---- lookups ----------------------------------------------------------------- */
 
@@ -872,16 +857,6 @@ static void table_names(void)
 }
 
 /* ---- fuzzing --------------------------------------------------------------------------- */
-
-static uint64_t rng = 0x2545f4914f6cdd1dULL;
-
-static uint64_t rnd(void)
-{
-    rng ^= rng >> 12;
-    rng ^= rng << 25;
-    rng ^= rng >> 27;
-    return rng * 0x2545f4914f6cdd1dULL;
-}
 
 static size_t below(size_t n)
 {
