@@ -35,7 +35,7 @@ BACKEND_OBJS := $(filter-out $(B)/shim/hooks.o $(B)/shim/init.o $(B)/shim/api.o,
 CORE_MODULES := $(shell awk '!/^\#/ && NF { for (i = 2; i <= NF; i++) print $$i; if ($$1 == "record:") exit }' shim/LAYERS)
 CORE_OBJS := $(patsubst shim/%.c,$(B)/shim/%.o,$(wildcard $(CORE_MODULES:%=shim/%.c)))
 CORE_UNIT_TESTS := $(B)/tests/unit/test_flight $(B)/tests/unit/test_burst $(B)/tests/unit/test_fields \
-                   $(B)/tests/unit/test_hello
+                   $(B)/tests/unit/test_hello $(B)/tests/unit/test_dgramq $(B)/tests/unit/test_syslog
 $(CORE_UNIT_TESTS): UNIT_OBJS = $(CORE_OBJS)
 UNIT_OBJS = $(BACKEND_OBJS)
 

@@ -72,7 +72,8 @@ extern "C" {
 #define SSLSHIM_EV_MODULE          "module"
 #define SSLSHIM_EV_UNDEFINED_DATA  "undefined_data"
 /* dropped.reason: "disk full", "file size limit", "read-only", "would block",
- * "cannot open", "write failed", "memory". */
+ * "no reader" (the syslog daemon or a FIFO's reader went away), "cannot open",
+ * "write failed", "memory". */
 #define SSLSHIM_EV_DROPPED         "dropped"
 #define SSLSHIM_EV_NOTE            "note"
 

@@ -15,6 +15,7 @@
 #define SHIM_BURST_H
 
 #include "event.h"
+#include "sink.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,6 +44,8 @@ static inline void burst_release(void)
 {
     burst_holding = false;
     burst_flush();
+    if (__builtin_expect(__atomic_load_n(&sink_datagrams_waiting, __ATOMIC_RELAXED), 0))
+        sink_send_waiting();
 }
 
 /* A state or msg line as a note (fields.h), about connection `conn`: kept

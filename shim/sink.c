@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "dgramq.h"
 #include "ownfd.h"
 #include "process.h"
 #include "rotate.h"
@@ -20,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,8 +272,13 @@ static bool ensure_open_locked(void)
     struct stat st;
     sink.size = config.sink == SINK_FILE && fstat(sink.out.fd, &st) == 0 ? (uint64_t)st.st_size : 0;
     /* A new file starts with a process line; the same file opened again
-     * (our descriptor was taken from us) goes on where it was. */
-    sink.need_process = sink.out.dev != dev || sink.out.ino != ino || sink.size == 0;
+     * (our descriptor was taken from us) goes on where it was.  Syslog is
+     * one stream however often its socket is opened again (the daemon
+     * restarted): one process line per process, as it begins. */
+    if (config.sink == SINK_SYSLOG)
+        sink.need_process = sink.need_process || sink.seq == 0;
+    else
+        sink.need_process = sink.out.dev != dev || sink.out.ino != ino || sink.size == 0;
     return true;
 }
 
@@ -302,13 +309,24 @@ static void format_ts(char *out, size_t size, const struct timespec *t)
     p[8] = '\0';
 }
 
-/* syslog gets an RFC 5424 header in front of the JSON object: failures at
+/* syslog gets the header syslog(3) writes to the local socket,
+ * "<PRI>Mmm dd hh:mm:ss TAG[PID]: " (RFC 3164 without a host name, which
+ * the daemon adds): the one form every local syslog daemon parses as it
+ * comes, rsyslog's imuxsock with its default parser and journald alike,
+ * so a filter on the program name matches on a stock configuration.  The
+ * time is the event's, in UTC (the JSON's ts is the exact one; daemons
+ * stamp local messages with their own clock by default).  Failures at
  * severity warning, everything else at info. */
-static size_t syslog_prefix(char *h, size_t size, const struct ev *e, const char *ts)
+static size_t syslog_prefix(char *h, size_t size, const struct ev *e, const struct timespec *t)
 {
+    static const char month[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+    struct tm tm;
+    clock_utc(t->tv_sec, &tm);
     int pri = config.syslog_facility * 8 + (e->failure ? 4 : 6);
-    int n = snprintf(h, size, "<%d>1 %s %s %s %d - - ", pri, ts, process_host(),
-                     config.syslog_tag, (int)process_pid());
+    int n = snprintf(h, size, "<%d>%s %2d %02d:%02d:%02d %s[%d]: ", pri,
+                     month[(unsigned)tm.tm_mon % 12], tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, config.syslog_tag, (int)process_pid());
     return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
 }
 
@@ -431,7 +449,7 @@ static size_t json_header(char *h, size_t size, const char *name, const char *ts
 static size_t format_header(char *h, size_t size, const struct ev *e, const char *ts,
                             const struct stamp *st)
 {
-    size_t o = config.sink == SINK_SYSLOG ? syslog_prefix(h, size, e, ts) : 0;
+    size_t o = config.sink == SINK_SYSLOG ? syslog_prefix(h, size, e, &st->ts) : 0;
     int n;
     if (e->text) {
         char conn[32] = "";
@@ -491,6 +509,9 @@ __attribute__((cold)) static void count_failed_write(int err, unsigned lines)
     } else if (err == EAGAIN) {
         warn_once("reader not keeping up with", err);
         count_dropped(lines, "would block");
+    } else if (err == EPIPE || err == ECONNREFUSED || err == ENOTCONN || err == ENOENT) {
+        warn_once("no reader on", err);
+        count_dropped(lines, "no reader");
     } else if (err == EROFS || err == EACCES || err == EPERM) {
         warn_once("cannot write to", err);
         count_dropped(lines, "read-only");
@@ -500,26 +521,84 @@ __attribute__((cold)) static void count_failed_write(int err, unsigned lines)
     }
 }
 
+/* ---- syslog: a datagram per line ----------------------------------------- */
+
+/* Set while datagrams wait in dgramq (read without the lock by
+ * burst_release: a stale value costs one needless or one late try). */
+bool sink_datagrams_waiting;
+
+static void set_waiting(bool waiting)
+{
+    __atomic_store_n(&sink_datagrams_waiting, waiting, __ATOMIC_RELAXED);
+}
+
+/* Send what waits, oldest first, until the socket refuses one; true when
+ * nothing waits any more, else *err says why. */
+static bool send_waiting_locked(int *err)
+{
+    size_t len;
+    const char *d;
+    while ((d = dgramq_front(&len))) {
+        errno = 0;
+        if (ownfd_write_line(&sink.out, d, len) != len) {
+            *err = errno ? errno : EAGAIN;
+            return false;
+        }
+        dgramq_pop();
+    }
+    set_waiting(false);
+    return true;
+}
+
+/* One line to the syslog socket, behind those that wait: a line the socket
+ * cannot take yet (EAGAIN: its reader is behind) waits too, while there is
+ * room.  False when the line is lost (*err: why). */
+static bool send_datagram_locked(const char *d, size_t len, int *err)
+{
+    bool in_order = dgramq_empty() || send_waiting_locked(err);
+    if (in_order) {
+        errno = 0;
+        if (ownfd_write_line(&sink.out, d, len) == len)
+            return true;
+        *err = errno ? errno : EAGAIN;
+    }
+    if (*err != EAGAIN)
+        return false;
+    if (!dgramq_push(d, len))
+        return false;
+    set_waiting(true);
+    return true;
+}
+
+/* The reader went away (a FIFO's, the syslog daemon restarted): open
+ * again, at most once a second, rather than write into nothing. */
+static bool reader_gone(int err)
+{
+    return err == EPIPE || err == ECONNREFUSED || err == ENOTCONN || err == ENOENT;
+}
+
 /* Write `lines` whole lines at once: all of them, or none (a cut is taken
  * back or completed later, ownfd_write_line). */
 static bool write_lines_locked(const char *text, size_t len, unsigned lines)
 {
-    /* syslog: one datagram (one line), without the newline */
-    size_t want = config.sink == SINK_SYSLOG ? len - 1 : len;
-    if (config.sink == SINK_FILE && !within_size_limit_locked(len + sink.out.rest_len)) {
+    int err = 0;
+    if (config.sink == SINK_SYSLOG) {
+        /* one datagram (one line), without the newline */
+        if (send_datagram_locked(text, len - 1, &err))
+            return true;
+    } else if (config.sink == SINK_FILE && !within_size_limit_locked(len + sink.out.rest_len)) {
         count_failed_write(EFBIG, lines);
         return false;
+    } else {
+        errno = 0;
+        if (ownfd_write_line(&sink.out, text, len) == len) {
+            sink.size += len;
+            return true;
+        }
+        err = errno ? errno : ENOSPC;
     }
-    errno = 0;
-    if (ownfd_write_line(&sink.out, text, want) == want) {
-        sink.size += len;
-        return true;
-    }
-    int err = errno ? errno : ENOSPC;
     count_failed_write(err, lines);
-    /* The reader went away (a FIFO's, the syslog daemon restarted): open
-     * again, at most once a second, rather than write into nothing. */
-    if (err == EPIPE || err == ECONNREFUSED || err == ENOTCONN) {
+    if (reader_gone(err)) {
         close_log();
         sink.retry_open_at = time(NULL) + 1;
     }
@@ -832,6 +911,33 @@ void sink_lost(const char *reason)
     unlock_sink();
 }
 
+void sink_send_waiting(void)
+{
+    lock_sink();
+    int err = 0;
+    if (!dgramq_empty() && ready_locked() && !send_waiting_locked(&err) && reader_gone(err)) {
+        close_log();
+        sink.retry_open_at = time(NULL) + 1;
+    }
+    unlock_sink();
+}
+
+/* At exit, datagrams that wait get until `until` to go: the syslog reader
+ * is behind, not gone, nearly always.  What is left then is lost. */
+static void send_waiting_before_exit_locked(const struct timespec *until)
+{
+    int err = 0;
+    while (!dgramq_empty() && sink.out.fd >= 0 && !send_waiting_locked(&err) && err == EAGAIN) {
+        struct timespec now;
+        clock_wall(&now);
+        long ms = (long)(until->tv_sec - now.tv_sec) * 1000 +
+                  (until->tv_nsec - now.tv_nsec) / 1000000;
+        struct pollfd p = { .fd = sink.out.fd, .events = POLLOUT };
+        if (ms <= 0 || poll(&p, 1, (int)ms) <= 0)
+            break;
+    }
+}
+
 /* How long exit waits for another thread's write in progress. */
 #define FINISH_WAIT_NS 100000000L
 
@@ -853,6 +959,7 @@ void sink_finish(void)
     if (held_here || pthread_mutex_timedlock(&sink.lock, &until) != 0)
         return;
     if (sink.pid == process_pid()) {
+        send_waiting_before_exit_locked(&until);
         ownfd_finish(&sink.out);
         sink.closed = true;
     }
@@ -869,6 +976,8 @@ void sink_atfork_child(void)
      * child's lines with its own process line (ensure_open_locked sees the
      * pid change). */
     ownfd_release_copy(&sink.out);
+    dgramq_clear();               /* the parent's lines: the parent sends them */
+    set_waiting(false);
     sink.dropped = 0;
     sink.retry_open_at = 0;
     tid_digits.len = 0;

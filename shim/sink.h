@@ -64,9 +64,15 @@ void sink_lost(const char *reason);
 bool sink_expand_path(char *out, size_t size, const char *tmpl, pid_t pid,
                       const char *host, const char *exe, const char *start, uid_t uid);
 
+/* Syslog lines the socket could not take yet wait (dgramq.h): while
+ * sink_datagrams_waiting is set, each call returning to the program tries
+ * to send them (burst_release); exit waits for them within its bound. */
+extern bool sink_datagrams_waiting;
+void sink_send_waiting(void);
+
 /* At exit: a line cut short is completed or taken back (ownfd_finish);
- * waits (bounded) for another thread's write in progress, and no line
- * is started after it. */
+ * waits (bounded) for another thread's write in progress and for syslog
+ * lines that wait, and no line is started after it. */
 void sink_finish(void);
 
 /* Whether this thread is inside the sink (holds its lock): true only when
