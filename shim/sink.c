@@ -23,6 +23,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -532,6 +533,8 @@ static void set_waiting(bool waiting)
     __atomic_store_n(&sink_datagrams_waiting, waiting, __ATOMIC_RELAXED);
 }
 
+static void wake_sender_locked(void);
+
 /* Send what waits, oldest first, until the socket refuses one; true when
  * nothing waits any more, else *err says why. */
 static bool send_waiting_locked(int *err)
@@ -567,6 +570,7 @@ static bool send_datagram_locked(const char *d, size_t len, int *err)
     if (!dgramq_push(d, len))
         return false;
     set_waiting(true);
+    wake_sender_locked();
     return true;
 }
 
@@ -911,6 +915,83 @@ void sink_lost(const char *reason)
     unlock_sink();
 }
 
+/* The sender: a thread of the shim's own, started the first time the
+ * syslog socket refuses a line.  It waits until the socket takes lines
+ * again and sends what waits, so that lines do not sit in memory while
+ * the program waits (a server idle in accept() after a burst, a process
+ * stopped by a signal) and the program itself never waits.  It blocks
+ * every signal, takes the sink's lock only to send, checks the descriptor
+ * is still the shim's before each try (the program may have closed and
+ * reused the number), and stops at exit (`closed`).  If it cannot be
+ * started, lines still go at the next line and call. */
+static struct {
+    bool started;                 /* in this process (fork: none in the child) */
+    pthread_cond_t wake;
+} sender = { .wake = PTHREAD_COND_INITIALIZER };
+
+#define SENDER_POLL_MS 1000       /* a try at least this often, however poll ends */
+
+/* Until lines wait and the socket is open (opened again, at most once a
+ * second, when the daemon went away); -1 at exit. */
+static int sender_wait_locked(void)
+{
+    while (!sink.closed) {
+        if (dgramq_empty()) {
+            pthread_cond_wait(&sender.wake, &sink.lock);
+        } else if (sink.out.fd >= 0 || ready_locked()) {
+            return sink.out.fd;
+        } else {
+            struct timespec until;
+            clock_wall(&until);
+            until.tv_sec += 1;
+            pthread_cond_timedwait(&sender.wake, &sink.lock, &until);
+        }
+    }
+    return -1;
+}
+
+static void *sender_main(void *arg)
+{
+    (void)arg;
+    lock_sink();
+    for (;;) {
+        int fd = sender_wait_locked();
+        if (fd < 0)
+            break;
+        unlock_sink();
+        struct pollfd p = { .fd = fd, .events = POLLOUT };
+        (void)poll(&p, 1, SENDER_POLL_MS);
+        lock_sink();
+        int err = 0;
+        if (!sink.closed && fd == sink.out.fd && ready_locked() && !send_waiting_locked(&err) &&
+            reader_gone(err)) {
+            close_log();
+            sink.retry_open_at = time(NULL) + 1;
+        }
+    }
+    unlock_sink();
+    return NULL;
+}
+
+static void wake_sender_locked(void)
+{
+    if (sender.started) {
+        pthread_cond_signal(&sender.wake);
+        return;
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0)
+        return;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_sigmask(SIG_SETMASK, &all, &old);     /* the thread starts with every signal blocked */
+    pthread_t t;
+    sender.started = pthread_create(&t, &attr, sender_main, NULL) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+}
+
 void sink_send_waiting(void)
 {
     lock_sink();
@@ -962,6 +1043,7 @@ void sink_finish(void)
         send_waiting_before_exit_locked(&until);
         ownfd_finish(&sink.out);
         sink.closed = true;
+        pthread_cond_signal(&sender.wake);   /* the sender ends */
     }
     pthread_mutex_unlock(&sink.lock);
 }
@@ -978,6 +1060,8 @@ void sink_atfork_child(void)
     ownfd_release_copy(&sink.out);
     dgramq_clear();               /* the parent's lines: the parent sends them */
     set_waiting(false);
+    sender.started = false;       /* threads do not fork */
+    pthread_cond_init(&sender.wake, NULL);
     sink.dropped = 0;
     sink.retry_open_at = 0;
     tid_digits.len = 0;

@@ -2,7 +2,7 @@
  * linked without any producer or preload: each line is one datagram in the
  * form syslog(3) writes to /dev/log; a reader that is behind (its queue of
  * datagrams full) costs no line: they wait and go out in order as calls
- * return; more than the queue holds is counted (`would block`); a reader
+ * return, or by the shim's sender thread while the program waits; more than the queue holds is counted (`would block`); a reader
  * that goes away and comes back gets a `dropped` line for what it missed;
  * exit waits (bounded) for a slow reader. */
 #include "burst.h"
@@ -161,6 +161,28 @@ static void test_a_reader_behind_loses_nothing(void)
     CHECK(dgramq_empty());
 }
 
+/* A program that waits (no more lines, no call returns) after the reader
+ * fell behind: the lines leave without it, as the reader catches up. */
+static void test_lines_leave_while_the_program_waits(void)
+{
+    burst_hold();
+    for (unsigned i = 1; i <= 200; i++)
+        record_line(i, 200);
+    CHECK(dgramq_count() > 100);
+    unsigned n = 0;
+    for (int tries = 0; tries < 500 && n < 200; tries++) {
+        struct timespec t = { 0, 2000000L };
+        nanosleep(&t, NULL);
+        n += read_all(got + n, 4000 - n);
+    }
+    CHECK(n == 200);
+    CHECK(dgramq_empty());
+    for (unsigned i = 0; i < n; i++)
+        CHECK(got[i].i == i + 1);
+    check_seq(got, n);
+    burst_release();
+}
+
 static void test_more_than_the_queue_holds_is_counted(void)
 {
     unsigned lines = 2 * DGRAMQ_BYTES / 2000;
@@ -234,6 +256,7 @@ int main(void)
     process_gather();
     burst_init();
     test_a_reader_behind_loses_nothing();
+    test_lines_leave_while_the_program_waits();
     test_more_than_the_queue_holds_is_counted();
     test_a_reader_that_goes_away_and_comes_back();
     test_exit_waits_for_a_slow_reader();
