@@ -930,6 +930,7 @@ static struct {
 } sender = { .wake = PTHREAD_COND_INITIALIZER };
 
 #define SENDER_POLL_MS 1000       /* a try at least this often, however poll ends */
+#define SENDER_PAUSE_MS 10        /* after a try that sent nothing */
 
 /* Until lines wait and the socket is open (opened again, at most once a
  * second, when the daemon went away); -1 at exit. */
@@ -941,10 +942,9 @@ static int sender_wait_locked(void)
         } else if (sink.out.fd >= 0 || ready_locked()) {
             return sink.out.fd;
         } else {
-            struct timespec until;
-            clock_wall(&until);
-            until.tv_sec += 1;
-            pthread_cond_timedwait(&sender.wake, &sink.lock, &until);
+            unlock_sink();            /* a second without the lock: poll needs no clock */
+            (void)poll(NULL, 0, SENDER_POLL_MS);
+            lock_sink();
         }
     }
     return -1;
@@ -958,6 +958,7 @@ static void *sender_main(void *arg)
         int fd = sender_wait_locked();
         if (fd < 0)
             break;
+        unsigned before = dgramq_count();
         unlock_sink();
         struct pollfd p = { .fd = fd, .events = POLLOUT };
         (void)poll(&p, 1, SENDER_POLL_MS);
@@ -967,6 +968,11 @@ static void *sender_main(void *arg)
             reader_gone(err)) {
             close_log();
             sink.retry_open_at = time(NULL) + 1;
+        }
+        if (!dgramq_empty() && dgramq_count() >= before) {
+            unlock_sink();            /* writable yet refused: never spin */
+            (void)poll(NULL, 0, SENDER_PAUSE_MS);
+            lock_sink();
         }
     }
     unlock_sink();
@@ -994,6 +1000,7 @@ static void wake_sender_locked(void)
 
 void sink_send_waiting(void)
 {
+    int saved = errno;                /* the call's errno is the program's by now */
     lock_sink();
     int err = 0;
     if (!dgramq_empty() && ready_locked() && !send_waiting_locked(&err) && reader_gone(err)) {
@@ -1001,6 +1008,7 @@ void sink_send_waiting(void)
         sink.retry_open_at = time(NULL) + 1;
     }
     unlock_sink();
+    errno = saved;
 }
 
 /* At exit, datagrams that wait get until `until` to go: the syslog reader

@@ -16,7 +16,7 @@ must keep:
   - whole lines in every log: each line of every log file (rotated ones
     included), of a FIFO log and of the key log ends with a newline and is
     one valid JSON object (key log: one NSS key log line); each syslog
-    datagram is one RFC 5424 header and one JSON object.  A line may be
+    datagram is one syslog(3) header and one JSON object.  A line may be
     missing, never cut;
   - no descriptor left open on the log files at exit beyond the log and the
     key log (a shim that forgets a descriptor it holds leaks one per fault);
@@ -110,7 +110,8 @@ def split_stderr(text):
 # ---- log checks -------------------------------------------------------------
 
 KEYLOG_LINE = re.compile(rb"^[A-Z0-9_]+ [0-9a-f]+ [0-9a-f]+\n$")
-SYSLOG_LINE = re.compile(rb"^<\d+>1 \S+ \S+ \S+ \d+ - - (\{.*\})$", re.S)
+# syslog(3)'s form on a local socket: "<PRI>Mmm dd hh:mm:ss TAG[PID]: " and the object
+SYSLOG_LINE = re.compile(rb"^<\d+>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d [^\s\[]+\[\d+\]: (\{.*\})$", re.S)
 
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -159,7 +160,7 @@ def check_datagrams(grams, problems):
         m = SYSLOG_LINE.match(g)
         try:
             if not m:
-                raise ValueError("no RFC 5424 header")
+                raise ValueError("no syslog header")
             obj = json.loads(m.group(1).decode("utf-8"))
             if not isinstance(obj, dict) or "ev" not in obj:
                 raise ValueError("not an event object")
