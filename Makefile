@@ -90,10 +90,16 @@ $(B)/tests/unit/%: tests/unit/%.c tests/unit/check.h tests/unit/json_line.h test
 fixtures: $(FIXTURES)
 unit: $(UNIT_TESTS)
 
-test: all fixtures unit
+# make test and make demo are all the set-up there is: the Debian packages
+# first (installed when missing, tests/ensure-deps.sh), then the build.
+test:
+	$(Q)sh tests/ensure-deps.sh
+	$(Q)$(MAKE) --no-print-directory all fixtures unit
 	$(Q)sh tests/run-tests.sh
 
-demo: all fixtures
+demo:
+	$(Q)sh tests/ensure-deps.sh
+	$(Q)$(MAKE) --no-print-directory all fixtures
 	$(Q)sh tests/demo.sh
 
 install: all

@@ -3,6 +3,7 @@ alerts and the retrying function; `make install` honours PREFIX and DESTDIR."""
 import os
 import shutil
 import subprocess
+import tempfile
 
 from lib import ROOT, ShimTest, run
 
@@ -18,6 +19,41 @@ class Make(ShimTest):
         self.assertIn("LOOP: reconnect to 127.0.0.1:", out)
         self.assertRegex(out, r"reconnect_with_retry\+0x[0-9a-f]+ +tls_client +\(tests/fixtures/tls_client\.c:\d+\)")
         self.assertIn("6 handshakes seen from both ends", out)
+
+    def deps_copy(self, packages, installs):
+        """tests/ensure-deps.sh beside a packages list and an install-deps.sh
+        that only says it ran (and succeeds or not)."""
+        d = tempfile.mkdtemp(dir=self.tmp)
+        shutil.copy(os.path.join(ROOT, "tests", "ensure-deps.sh"), d)
+        with open(os.path.join(d, "packages.txt"), "w") as f:
+            f.write("# a comment\n" + "\n".join(packages) + "\n")
+        with open(os.path.join(d, "install-deps.sh"), "w") as f:
+            f.write("echo INSTALLING >&2\nexit %d\n" % (0 if installs else 1))
+        os.chmod(self.tmp, 0o755)
+        for n in os.listdir(d):
+            os.chmod(os.path.join(d, n), 0o755)
+        os.chmod(d, 0o755)
+        return os.path.join(d, "ensure-deps.sh")
+
+    def test_make_test_and_demo_install_what_is_missing(self):
+        """Nothing missing: silent.  Missing, as root: installed.  Missing,
+        and neither root nor sudo without a password: the one command."""
+        r = run(["sh", self.deps_copy(["openssl", "python3"], True)], universal_newlines=True)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        script = self.deps_copy(["openssl", "no-such-package-sslshim"], True)
+        r = run(["sh", script], universal_newlines=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("missing: no-such-package-sslshim", r.stderr)
+        self.assertIn("INSTALLING", r.stderr)
+        r = run(["su", "nobody", "-s", "/bin/sh", "-c", "sh " + script], universal_newlines=True)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertNotIn("INSTALLING", r.stderr)
+        self.assertIn("run this once, as root: sudo make deps", r.stderr)
+        with open(os.path.join(ROOT, "Makefile")) as f:
+            rules = f.read()
+        for target in ("test", "demo"):
+            recipe = rules.split("\n%s:\n" % target, 1)[1].split("\n\n", 1)[0]
+            self.assertIn("tests/ensure-deps.sh", recipe.split("\n")[0], recipe)
 
     def test_install_honours_prefix_and_destdir(self):
         dest = os.path.join(self.tmp, "root")
