@@ -43,7 +43,7 @@ FIXTURES := $(patsubst tests/fixtures/%.c,$(B)/tests/%,$(filter-out tests/fixtur
             $(patsubst tests/fixtures/%.cpp,$(B)/tests/%,$(wildcard tests/fixtures/*.cpp))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
 
-.PHONY: all deps fixtures unit test demo install clean check-static check-sanitize test-compat bench
+.PHONY: all deps fixtures unit test demo install uninstall clean check-static check-sanitize test-compat bench
 all: $(B)/libsslshim.so
 
 # What the build needs, said plainly instead of a wall of compiler errors.
@@ -110,6 +110,15 @@ install: all
 	install -m 0644 scripts/sslshim_*.py $(DESTDIR)$(PREFIX)/lib/sslshim/
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0644 man/sslshim.1 $(DESTDIR)$(PREFIX)/share/man/man1/sslshim.1
+
+# What install put there, and the directories it made if they are left empty.
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libsslshim.so $(DESTDIR)$(INCDIR)/sslshim.h \
+	    $(DESTDIR)$(BINDIR)/sslshim $(DESTDIR)$(PREFIX)/share/man/man1/sslshim.1
+	rm -rf $(DESTDIR)$(PREFIX)/lib/sslshim
+	-rmdir $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man \
+	    $(DESTDIR)$(PREFIX)/share $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(INCDIR) 2>/dev/null
 
 # The OpenSSL compatibility matrix (tests/compat/README.md): 1.1.1 and a newer
 # 3.x built from Debian's source packages into build/compat, and the system's.

@@ -68,6 +68,16 @@ class Make(ShimTest):
         self.assertTrue(os.access(os.path.join(dest, "opt/sslshim/bin/sslshim"), os.X_OK))
         man = os.path.join(dest, "opt/sslshim/share/man/man1/sslshim.1")
         self.assertTrue(os.path.isfile(man))
+        # and uninstall takes back every file and the directories it made
+        with open(os.path.join(dest, "opt/sslshim/lib/not-ours"), "w") as f:
+            f.write("a file of someone else's\n")
+        r = run(["make", "-s", "uninstall", "PREFIX=/opt/sslshim", "DESTDIR=" + dest], cwd=ROOT,
+                universal_newlines=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        left = sorted(os.path.relpath(os.path.join(d, f), dest)
+                      for d, _, fs in os.walk(dest) for f in fs)
+        self.assertEqual(left, ["opt/sslshim/lib/not-ours"])
+        self.assertFalse(os.path.exists(os.path.join(dest, "opt/sslshim/share")))
 
     def test_man_page_renders_without_warnings(self):
         if not shutil.which("groff"):
