@@ -3,12 +3,14 @@
 
 #include "config.h"
 #include "openssl.h"
+#include "redact.h"
 #include "sslshim.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -67,13 +69,20 @@ static void argv_field(struct ev *e)
         close(fd);
     }
     errno = saved_errno;
+    /* secrets given on the command line stay out of the log (redact.h);
+     * without memory to redact, no argument is shown at all */
+    size_t room = sizeof buf + 64;
+    char *shown = malloc(room);
+    const char *prev = NULL;
     ev_arr_begin(e, "argv");
     for (ssize_t i = 0; i < n;) {
         size_t len = strnlen(buf + i, (size_t)(n - i));
-        ev_strn(e, NULL, buf + i, len);
+        ev_str(e, NULL, shown ? redact_arg(buf + i, len, prev, shown, room) : REDACTED);
+        prev = buf + i;
         i += (ssize_t)len + 1;
     }
     ev_arr_end(e);
+    free(shown);
 }
 
 static void config_field(struct ev *e)

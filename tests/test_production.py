@@ -275,6 +275,38 @@ class Syslog(ShimTest):
         self.assertEqual([e["seq"] for e in evs], list(range(1, len(evs) + 1)))
 
 
+class SecretArguments(ShimTest):
+
+    def test_secrets_on_the_command_line_stay_out_of_the_log(self):
+        """curl with a user's password and a token in its URL, and openssl
+        with a pass phrase: the process line names them, never their values."""
+        server, port = self.openssl_server("-www", "-naccept", "2", env=plain_env())
+        url = "https://bob:hunter2@127.0.0.1:%d/?token=s3cr3t&q=1" % port
+        r = run(["curl", "-sS", "--cacert", certs()["ca.pem"], "-u", "alice:hunter3", url],
+                env=self.env(), universal_newlines=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-CAfile",
+                 certs()["ca.pem"], "-pass", "pass:hunter4"], env=self.env(), input=b"",
+                stdin=None)
+        self.assertEqual(r.returncode, 0)
+        text = ""
+        argvs = []
+        for path, evs in logs(self.logdir).items():
+            with open(path) as f:
+                text += f.read()
+            argvs += [e["argv"] for e in evs if e["ev"] == "process"]
+        self.assertEqual(len(argvs), 2)
+        for secret in ("hunter2", "hunter3", "hunter4", "s3cr3t"):
+            self.assertNotIn(secret, text)
+        curl = [a for a in argvs if a[0].endswith("curl")][0]
+        # curl blanks -u's argument in its own memory; else the shim redacts it
+        self.assertIn(curl[curl.index("-u") + 1].strip(), ("", "alice:<redacted>"))
+        self.assertIn("https://bob:<redacted>@127.0.0.1:%d/?token=<redacted>&q=1" % port, curl)
+        ossl = [a for a in argvs if a[0].endswith("openssl")][0]
+        self.assertEqual(ossl[ossl.index("-pass") + 1], "<redacted>")
+        self.assertIn("-CAfile", ossl)
+
+
 class KeyLog(ShimTest):
 
     def capture(self, version_flag):
