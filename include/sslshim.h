@@ -99,6 +99,10 @@ extern "C" {
 #define SSLSHIM_ENV_MAX_FILES      "SSLSHIM_MAX_FILES"
 #define SSLSHIM_DEFAULT_MAX_FILES  3
 #define SSLSHIM_ENV_KEYLOG         "SSLSHIM_KEYLOG"  /* NSS key log path; unset = off */
+/* Unless SSLSHIM_KEYLOG is set, the standard variable names the key log; a
+ * program that writes its keys there itself (its own key log callback) is
+ * left to it. */
+#define SSLSHIM_ENV_STANDARD_KEYLOG "SSLKEYLOGFILE"
 #define SSLSHIM_ENV_DATA_BYTES     "SSLSHIM_DATA_BYTES"
 #define SSLSHIM_DEFAULT_DATA_BYTES 64
 #define SSLSHIM_ENV_EXE            "SSLSHIM_EXE"     /* comma-separated names; unset = all */

@@ -282,11 +282,19 @@ void config_load(struct config *c, const char *(*getenv_fn)(const char *),
         warn(c, "%s=%s is not N/S (N connections within S seconds, N>=2); using %s",
              SSLSHIM_ENV_LOOP, v, SSLSHIM_DEFAULT_LOOP);
 
-    v = getenv_fn(SSLSHIM_ENV_KEYLOG);
+    /* SSLSHIM_KEYLOG, else the standard SSLKEYLOGFILE as Wireshark users
+     * set it: then a program that logs its keys there itself (curl,
+     * Python) is left to do so (keylog.c). */
+    const char *var = SSLSHIM_ENV_KEYLOG;
+    v = getenv_fn(var);
+    if (!v || !*v) {
+        var = SSLSHIM_ENV_STANDARD_KEYLOG;
+        v = getenv_fn(var);
+        c->keylog_standard = v && *v;
+    }
     if (v && *v) {
         if (strlen(v) >= sizeof c->keylog)
-            warn(c, "%s is longer than %zu bytes; key log off", SSLSHIM_ENV_KEYLOG,
-                 sizeof c->keylog - 1);
+            warn(c, "%s is longer than %zu bytes; key log off", var, sizeof c->keylog - 1);
         else
             snprintf(c->keylog, sizeof c->keylog, "%s", v);
     }

@@ -31,7 +31,8 @@ struct config {
     unsigned max_files;
     size_t data_bytes;
     char exe_list[256];
-    char keylog[CONFIG_PATH_MAX];  /* SSLSHIM_KEYLOG; "" = off */
+    char keylog[CONFIG_PATH_MAX];  /* SSLSHIM_KEYLOG or SSLKEYLOGFILE; "" = off */
+    bool keylog_standard;          /* ...from SSLKEYLOGFILE */
     int syslog_facility;        /* SSLSHIM_LOG=syslog[:FACILITY[:TAG[:SOCKET]]] */
     char syslog_tag[48];
     char syslog_socket[108];

@@ -70,17 +70,22 @@ static void keep_program_cb(SSL_CTX *ctx, keylog_cb_fn cb)
         ossl.SSL_CTX_set_ex_data(ctx, ossl.keylog_idx, *(void **)&cb);
 }
 
+/* With SSLKEYLOGFILE, a program with a key log callback of its own writes
+ * the file itself (curl and Python do when the variable is set): its lines
+ * are not written twice. */
 static void shim_keylog(const SSL *s, const char *line)
 {
     char buf[1024];
     int saved_errno = errno;
-    size_t n = keylog_format(buf, sizeof buf, line);
-    pthread_mutex_lock(&keylog_lock);
-    if (n && keylog_open_locked())
-        (void)ownfd_write_line(&keylog_out, buf, n);
-    pthread_mutex_unlock(&keylog_lock);
-    errno = saved_errno;
     keylog_cb_fn prog = keylog_program_cb(ossl.SSL_get_SSL_CTX(s));
+    size_t n = config.keylog_standard && prog ? 0 : keylog_format(buf, sizeof buf, line);
+    if (n) {
+        pthread_mutex_lock(&keylog_lock);
+        if (keylog_open_locked())
+            (void)ownfd_write_line(&keylog_out, buf, n);
+        pthread_mutex_unlock(&keylog_lock);
+    }
+    errno = saved_errno;
     if (prog)
         prog(s, line);
 }

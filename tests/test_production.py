@@ -309,7 +309,7 @@ class SecretArguments(ShimTest):
 
 class KeyLog(ShimTest):
 
-    def capture(self, version_flag):
+    def capture(self, version_flag, variable="SSLSHIM_KEYLOG"):
         tshark = shutil.which("tshark")
         if not tshark:
             self.skipTest("tshark not installed")
@@ -321,7 +321,7 @@ class KeyLog(ShimTest):
         cap.wait_for(r"Capturing on", timeout=20)
         keys = os.path.join(self.tmp, "keys.txt")
         r = run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, version_flag,
-                 "-ign_eof", "-quiet"], env=self.env(SSLSHIM_KEYLOG=keys),
+                 "-ign_eof", "-quiet"], env=self.env(**{variable: keys}),
                 input=b"GET /the-secret-page HTTP/1.0\r\n\r\n", stdin=None)
         self.assertEqual(r.returncode, 0)
         server.wait(10)
@@ -354,6 +354,24 @@ class KeyLog(ShimTest):
     def test_key_log_decrypts_tls12(self):
         text = self.capture("-tls1_2")
         self.assertIn("CLIENT_RANDOM ", text)
+
+    def test_standard_variable_decrypts_a_capture(self):
+        """SSLKEYLOGFILE, as Wireshark users set it, when SSLSHIM_KEYLOG is not."""
+        text = self.capture("-tls1_3", variable="SSLKEYLOGFILE")
+        self.assertIn("SERVER_HANDSHAKE_TRAFFIC_SECRET ", text)
+
+    def test_a_program_that_logs_its_keys_itself_is_not_doubled(self):
+        """curl writes SSLKEYLOGFILE itself: each secret is there once."""
+        server, port = self.openssl_server("-www", "-naccept", "1", env=plain_env())
+        keys = os.path.join(self.tmp, "keys.txt")
+        r = run(["curl", "-sS", "--cacert", certs()["ca.pem"], "https://127.0.0.1:%d/" % port],
+                env=self.env(SSLKEYLOGFILE=keys), universal_newlines=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(keys) as f:
+            lines = [l for l in f.read().splitlines() if l and not l.startswith("#")]
+        self.assertGreaterEqual(len(lines), 5)         # TLS 1.3: five secrets
+        self.assertEqual(len(lines), len(set(lines)), lines)
+        self.assertTrue(self.all_events(), "curl ran without the shim?")
 
     def test_keys_stay_out_by_default(self):
         server, port = self.openssl_server("-www", "-naccept", "1", env=plain_env())
