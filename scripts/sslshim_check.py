@@ -49,14 +49,35 @@ def _read(path):
         return ""
 
 
+USAGE = """usage: sslshim check [--keep]
+       sslshim check PROG
+
+Without PROG: preload libsslshim.so into this host's `openssl s_client`
+talking to a loopback `openssl s_server` and show what the shim recorded.
+Exit 0 when it works.
+  --keep   keep the temporary directory (certificate, logs)
+
+With PROG (a path or a command on PATH): what the shim can see of that
+program, from its file (never run): the libssl it links, or why the shim
+cannot see its TLS (statically linked, set-user-ID, Go, another TLS
+library).  Exit 0 when it can, 1 when it cannot, 2 when it cannot tell.
+"""
+
+
 def main(argv, command_path):
     keep = "--keep" in argv
     if any(a in ("-h", "--help") for a in argv):
-        sys.stdout.write("usage: sslshim check [--keep]\n\nPreload libsslshim.so into this "
-                         "host's `openssl s_client` talking to a loopback `openssl s_server` "
-                         "and show what the shim recorded.  Exit 0 when it works.\n"
-                         "  --keep   keep the temporary directory (certificate, logs)\n")
+        sys.stdout.write(USAGE)
         return 0
+    unknown = [a for a in argv if a.startswith("-") and a != "--keep"]
+    progs = [a for a in argv if not a.startswith("-")]
+    if unknown or len(progs) > 1 or (progs and keep):
+        sys.stderr.write("sslshim check: %s\n%s" % (
+            "unknown option " + unknown[0] if unknown else "one program at a time", USAGE))
+        return 2
+    if progs:
+        from sslshim_preflight import report
+        return report(progs[0], sys.stdout.write)
     say = sys.stdout.write
     shim, how = shim_library(command_path)
     if not os.path.isfile(shim):

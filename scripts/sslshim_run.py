@@ -163,7 +163,7 @@ def main(argv, command_path):
                 pass
         return status
     try:
-        report_after(logdir, before, opts["quiet"])
+        report_after(logdir, before, opts["quiet"], cmd[0])
     except KeyboardInterrupt:
         pass
     return status
@@ -206,7 +206,7 @@ def run_forwarding(cmd, env):
     return (128 - rc if rc < 0 else rc), True
 
 
-def report_after(logdir, before, quiet):
+def report_after(logdir, before, quiet, program):
     after = snapshot(logdir)
     files = [p for p, size in sorted(after.items())
              if (p not in before or size != before[p])]
@@ -215,9 +215,13 @@ def report_after(logdir, before, quiet):
     w("\nsslshim: logs in %s/ (%d file%s written by this run)\n"
       % (logdir, len(logs), "" if len(logs) == 1 else "s"))
     if not logs:
-        w("sslshim: no TLS activity was recorded: the program did not use OpenSSL through "
-          "the dynamic linker (statically linked, another TLS library, set-user-ID), or "
-          "SSLSHIM_EXE filtered it out.  `sslshim check` tests the shim on this host.\n")
+        from sslshim_preflight import reason_nothing_was_recorded
+        why = reason_nothing_was_recorded(program)
+        w("sslshim: no TLS activity was recorded: %s.\n" % (
+            why or "the program made no OpenSSL call through the dynamic linker, or "
+            "SSLSHIM_EXE named another program"))
+        w("sslshim: `sslshim check %s` says what the shim can see there; `sslshim check` "
+          "tests the shim on this host.\n" % program)
         return
     if quiet:
         return
