@@ -675,6 +675,7 @@ def diagnose(c, partner, loops):
         check = cause["check"]
     evidence = list(dict.fromkeys(evidence))
     return {"title": title, "cause": cause["text"] if cause else None,
+            "cause_name": cause["name"] if cause else None,
             "cause_kind": cause["kind"] if cause else None,
             "cause_values": cause["values"] if cause else None,
             "meaning": meaning, "evidence": evidence, "check": check}

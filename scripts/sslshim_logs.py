@@ -11,6 +11,15 @@ they hold: a line longer than MAX_LINE is skipped without being held whole,
 compressed input is inflated as a stream and given up once it expands far
 beyond what a log does (a gzip bomb), a bundle's headers and manifest are
 bounded, and nesting deeper than the shim's makes a line bad, not the report.
+
+Speed (issue 15: a fleet's central store of millions of lines): most lines are
+never decoded as JSON.  A line in the form the shim writes is split into its
+common fields by one regular expression (PREFIX), and the rest of it, its
+body, is looked up among the bodies of lines already decoded and found good
+(KnownBodies): the same body, or one of the same shape.  Only a line that
+matches neither takes the careful path (decoded, every field checked), and
+teaches KnownBodies its body.  Every line is still checked as strictly as
+before: see KnownBodies for why a body like a good one is good.
 """
 import functools
 import io
@@ -268,6 +277,55 @@ def skip_rest_of_line(f, chunk):
             return
 
 
+READ_BLOCK = READ_CHUNK      # as a buffered reader reads: see line_blocks
+
+
+def line_blocks(f):
+    """The lines of binary stream f without their newlines, a list at a
+    time, with whether the list's last line is the stream's last and had no
+    newline (a line cut short, or a file not ended by one).  A line longer
+    than MAX_LINE comes as its first MAX_LINE + 1 bytes, the rest read past
+    and never held whole."""
+    carry = b""
+    overlong = None          # the start of a line too long, while its end is read past
+    # read1: one read of the stream below at a time, of the size a buffered
+    # readline reads, so that when one fails (damaged compressed data) the
+    # lines before it have been handed on, as many as readline would have
+    read = getattr(f, "read1", f.read)
+    while True:
+        data = read(READ_BLOCK)
+        if not data:
+            if overlong is not None:
+                yield [overlong], False
+            elif carry:
+                yield [carry], True
+            return
+        if overlong is not None:
+            i = data.find(b"\n")
+            if i < 0:
+                continue
+            data = data[i + 1:]
+            lines = [overlong]
+            overlong = None
+            if data:
+                lines.extend(data.split(b"\n"))
+                carry = lines.pop()
+            yield lines, False
+            continue
+        lines = data.split(b"\n")
+        if carry:
+            lines[0] = carry + lines[0]
+        carry = lines.pop()
+        limit = MAX_LINE
+        if len(carry) > limit:
+            overlong = carry[:limit + 1]
+            carry = b""
+        if lines:
+            if max(map(len, lines)) > limit:
+                lines = [line if len(line) <= limit else line[:limit + 1] for line in lines]
+            yield lines, False
+
+
 def decode_line(raw):
     """(event, None) for a line that is one JSON value, else (None, why not).
     The careful path, for what the fast path in Reader._lines rejects."""
@@ -285,6 +343,168 @@ def decode_line(raw):
                                                                 _excerpt(raw))
 
 
+# -- the fast path ---------------------------------------------------------------
+
+# Every line the shim writes starts with the same fields in the same order
+# (shim/sink.c, json_header), then "conn" on a connection's lines.  PREFIX
+# matches that form only where it is valid JSON holding values the schema
+# accepts: a time as the shim writes it (sslshim_schema.TIME), integers
+# without sign or leading zero, a host of printable ASCII without quote or
+# backslash (so that the bytes are the value).  The body, what follows, must
+# start with "," or "}".  Groups: ts, ev, host and pid (one group: the key of
+# a process), tid, seq, conn, body.
+PREFIX = re.compile(
+    rb'\{"ts":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z)",'
+    rb'"ev":"([a-z_]{1,24})",("host":"[\x20\x21\x23-\x5b\x5d-\x7e]{0,255}",'
+    rb'"pid":(?:0|[1-9][0-9]{0,17})),"tid":(0|[1-9][0-9]{0,17}),'
+    rb'"seq":(0|[1-9][0-9]{0,17})(?:,"conn":(0|[1-9][0-9]{0,17}))?([,}].*)\Z', re.S)
+HOST_PID = re.compile(rb'"host":"(.*)","pid":([0-9]+)\Z', re.S)
+PREFIX_KEYS = frozenset(("ts", "ev", "host", "pid", "tid", "seq", "conn"))
+KIND = {kind.encode(): kind for kind in KNOWN_EVENTS}
+# lines whose bodies differ every time (addresses, counters, client_random):
+# known by their shape only, not kept in KnownBodies.exact
+NEVER_REPEATED = frozenset((b"handshake_start", b"handshake_done", b"conn_end"))
+
+# In a shape, the digits 2-9 read 1 (0 stays: it alone makes a leading zero)
+_SHAPE_DIGITS = bytes.maketrans(b"23456789", b"11111111")
+_CR = b'"client_random":"'
+_HEX = b"0123456789abcdef"
+
+
+def shape_of(body):
+    """body with its digits 2-9 read as 1 and the 64 hex digits of its
+    client_random left out; None for a body with a backslash."""
+    if 92 in body:            # a backslash: "\\u0070id" is "pid", see KnownBodies
+        return None
+    i = body.find(_CR)
+    if i >= 0:
+        j = i + len(_CR)
+        if body[j + 64:j + 65] == b'"' and not body[j:j + 64].translate(None, _HEX):
+            body = body[:j] + body[j + 64:]
+    return body.translate(_SHAPE_DIGITS)
+
+
+class KnownBodies:
+    """The bodies (what follows PREFIX) of lines decoded and found good, so
+    that a line with one of them needs no decoding.
+
+    exact: body -> (ev, has conn, its fields decoded): the lines that repeat
+    (a state, a message, a hello, the alerts) are read once.  shapes: shape
+    -> (ev, has conn, the fields named once in it), for the lines that never
+    repeat (handshake_start, handshake_done, conn_end: addresses, counters,
+    client_random): a body of the same shape is good and is decoded only
+    where its values are used (body_fields, body_value).
+
+    Why a body of a good line's shape is good (as sslshim_schema.GoodLines
+    says of digits): JSON's grammar does not care which digit a digit is,
+    except for a leading zero, which the shape keeps; a number stays a number
+    of the same kind (integer or not: the "." and "e" stay); a string stays
+    a string whatever its digits or hex digits; no field the schema checks by
+    name has a digit in its name, and the times it checks are checked digit
+    by digit as [0-9].  A body with a backslash has no shape: escapes could
+    spell another field's name.  A body is remembered only when it holds none
+    of the PREFIX fields (a field given twice would hide the first), and with
+    its event and whether a conn came before it, the only things in the
+    prefix a check depends on.  Memory is bounded: each map is forgotten past
+    MAX_BYTES and learnt again."""
+    MAX_BYTES = 8 << 20
+
+    def __init__(self):
+        self.exact = {}
+        self.shapes = {}
+        self.exact_size = 0
+        self.shapes_size = 0
+
+    def learn(self, kind, has_conn, body):
+        """Remember body (of a good line of kind, with a conn or not), if it
+        holds no PREFIX field; its decoded fields, or None."""
+        fields = parse_body(body)
+        if fields is None or not PREFIX_KEYS.isdisjoint(fields):
+            return None
+        if kind not in NEVER_REPEATED:
+            if len(body) + self.exact_size > self.MAX_BYTES:
+                self.exact.clear()
+                self.exact_size = 0
+            self.exact[body] = (kind, has_conn, fields)
+            self.exact_size += len(body)
+        shape = shape_of(body)
+        if shape is not None:
+            if len(shape) + self.shapes_size > self.MAX_BYTES:
+                self.shapes.clear()
+                self.shapes_size = 0
+            # the fields named once in the body: a body of this shape has
+            # them at the same place, where body_value finds them
+            once = frozenset(k for k in fields if body.count(b'"%s":' % k.encode()) == 1)
+            self.shapes[shape] = (kind, has_conn, once)
+            self.shapes_size += len(shape)
+        return fields
+
+
+def parse_body(body):
+    """The fields of a body (bytes after PREFIX) as a dict, or None when it
+    is not the rest of one JSON object."""
+    try:
+        text = body.decode("utf-8")
+        if text.startswith(","):
+            fields, end = _SCAN("{" + text[1:], 0)
+            return fields if end == len(text) else None
+        return {} if text == "}" else None
+    except (ValueError, StopIteration, RecursionError):
+        return None
+
+
+def body_fields(body):
+    """The fields of a body as the reader hands it on: its dict, or for a
+    body of a known shape (bytes, fields named once), decoded now."""
+    if type(body) is dict:
+        return body
+    return parse_body(body[0])
+
+
+def body_value(body, key):
+    """The value of field key of a body as the reader hands it on, decoding
+    no more of it than that field where it can."""
+    if type(body) is dict:
+        return body.get(key)
+    raw, once = body
+    if key not in once:
+        return parse_body(raw).get(key)
+    name = b'"%s":' % key.encode()
+    text = raw[raw.find(name) + len(name):].decode("utf-8").lstrip(" \t\r\n")
+    return _SCAN(text, 0)[0]
+
+
+def event_of(groups, body):
+    """The whole event of a line split by PREFIX: what json would make of it,
+    fields in the order of the line."""
+    ts, kind, host_pid, tid, seq, conn, _ = groups
+    host, pid = HOST_PID.match(host_pid).groups()
+    ev = {"ts": ts.decode(), "ev": KIND[kind], "host": host.decode(), "pid": int(pid),
+          "tid": int(tid), "seq": int(seq)}
+    if conn is not None:
+        ev["conn"] = int(conn)
+    ev.update(body_fields(body))
+    return ev
+
+
+class _Events:
+    """Reader.read's callback as a sink: each event whole."""
+
+    def __init__(self, on_event):
+        self.on_event = on_event
+        self.name = None
+
+    def begin(self, name):
+        self.name = name
+
+    def lines(self, batch):
+        for groups, body in batch:
+            self.on_event(self.name, event_of(groups, body))
+
+    def event(self, ev, n):
+        self.on_event(self.name, ev)
+
+
 class Reader:
     """Reads inputs and hands every good event to a callback."""
 
@@ -294,6 +514,9 @@ class Reader:
         self.sources = []          # names of what was read, in order
         self.lines = 0
         self._tmpdirs = []
+        self.known = KnownBodies()
+        self.hosts = None          # read_lines: only these hosts
+        self._host_ok = {}
 
     def close(self):
         for d in self._tmpdirs:
@@ -307,23 +530,36 @@ class Reader:
 
     def read(self, paths, on_event):
         """Call on_event(source, event) for each good event of paths (files,
-        and "-" for stdin), in order.  (A callback rather than generators:
-        every line would pass through four of them, at a cost that shows.)"""
+        and "-" for stdin), in order."""
+        self.read_lines(paths, _Events(on_event))
+
+    def read_lines(self, paths, sink, hosts=None):
+        """Hand the good lines of paths to sink, in order: sink.begin(name)
+        before each input, then the lines in the shim's own form in batches,
+        sink.lines([(PREFIX's groups, the body's fields as a dict or, for one
+        of a known shape, its bytes: body_fields), ...]), and any other good
+        line as sink.event(ev, n).  (Batches, not a call per line nor
+        generators: every line would pass through them, at a cost that
+        shows.)
+        hosts: only the lines of these host names (a set of str); the others
+        are counted in self.lines and skipped unread."""
+        self.hosts = hosts
+        self._host_ok = {}
         for path in paths:
             if path == "-":
-                self._spooled(sys.stdin.buffer, "<stdin>", on_event)
+                self._spooled(sys.stdin.buffer, "<stdin>", sink)
             else:
-                self._path(path, path, on_event)
+                self._path(path, path, sink)
 
-    def _spooled(self, stream, name, on_event):
+    def _spooled(self, stream, name, sink):
         # A pipe is copied to a file first, so that a gzip or tar stream can
         # be sniffed and read like any other input.
         spool = os.path.join(self.tmpdir(), "spool")
         with open(spool, "wb") as f:
             shutil.copyfileobj(stream, f)
-        self._path(spool, name, on_event)
+        self._path(spool, name, sink)
 
-    def _path(self, path, name, on_event):
+    def _path(self, path, name, sink):
         try:
             f = open(path, "rb")
         except OSError as e:
@@ -331,11 +567,11 @@ class Reader:
             return
         with f:
             if not f.seekable():          # a FIFO, /dev/fd/N of a process substitution
-                self._spooled(f, name, on_event)
+                self._spooled(f, name, sink)
             else:
-                self._stream(f, name, on_event)
+                self._stream(f, name, sink)
 
-    def _stream(self, f, name, on_event):
+    def _stream(self, f, name, sink):
         """A file: a log, a gzip'd log, or a bundle (tar, gzip'd or not)."""
         compressed = _is_gzip(f.read(2))
         f.seek(0)
@@ -347,11 +583,11 @@ class Reader:
         f.seek(0)
         stream = open_gzip(f) if compressed else f
         if _is_tar(block):
-            self._bundle(stream, name, on_event)
+            self._bundle(stream, name, sink)
         else:
-            self._lines(stream, name, on_event, compressed=compressed)
+            self._lines(stream, name, sink, compressed=compressed)
 
-    def _bundle(self, stream, name, on_event):
+    def _bundle(self, stream, name, sink):
         bundle = Bundle(name)
         self.bundles.append(bundle)
         try:
@@ -368,7 +604,7 @@ class Reader:
                 # would only grow with the number of members.
                 tar.members.clear()
                 if m.isfile():
-                    self._member(tar, m, bundle, on_event)
+                    self._member(tar, m, bundle, sink)
         except (tarfile.TarError, OSError, EOFError, ValueError) as e:
             self.problems.add(name, 0, "archive is truncated or damaged (%s); read what came "
                               "before" % e)
@@ -377,7 +613,7 @@ class Reader:
         finally:
             tar.close()
 
-    def _member(self, tar, m, bundle, on_event):
+    def _member(self, tar, m, bundle, sink):
         """One file of a bundle: its manifest, an object, or a log."""
         member = "%s:%s" % (bundle.name, m.name)
         parts = m.name.split("/")
@@ -399,9 +635,9 @@ class Reader:
         elif _is_log_name(base):
             # tarfile's member reader is an io.BufferedReader: peek to sniff
             if _is_gzip(data.peek(2)[:2]):
-                self._lines(open_gzip(data), member, on_event, compressed=True)
+                self._lines(open_gzip(data), member, sink, compressed=True)
             else:
-                self._lines(data, member, on_event)
+                self._lines(data, member, sink)
 
     def _objdir(self, bundle):
         if bundle.objdir is None:
@@ -420,70 +656,126 @@ class Reader:
             return None
         return manifest
 
-    def _lines(self, f, name, on_event, compressed=False):
+    def _lines(self, f, name, sink, compressed=False):
         """The events of one JSON Lines stream.  Hot path: keep it lean.
+
+        A line in the shim's form whose body KnownBodies knows goes to
+        sink.lines in a batch as it is (PREFIX's groups, and the body's
+        fields or, for a body of a known shape, its bytes); any other takes
+        _careful, the batch before it handed over first."""
+        self.sources.append(name)
+        sink.begin(name)
+        match = PREFIX.match
+        known = self.known
+        exact = known.exact
+        shapes = known.shapes
+        hosts = self.hosts
+        batch = []
+        add = batch.append
+        skipping = {}        # pid -> [first line, count]: newer schema
+        n = 0
+        try:
+            for block, cut in line_blocks(f):
+                for raw in block:
+                    n += 1
+                    if len(raw) > MAX_LINE:
+                        self.problems.add(name, n, "line longer than %d MiB, skipped"
+                                          % (MAX_LINE >> 20))
+                        continue
+                    m = match(raw)
+                    if m is not None and not skipping:
+                        groups = m.groups()
+                        if hosts is not None and not self._host_wanted(groups[2]):
+                            continue
+                        body = groups[6]
+                        seen = exact.get(body)
+                        if seen is not None and seen[0] == groups[1] and \
+                                seen[1] is (groups[5] is not None):
+                            add((groups, seen[2]))
+                            continue
+                        seen = shapes.get(shape_of(body))
+                        if seen is not None and seen[0] == groups[1] and \
+                                seen[1] is (groups[5] is not None):
+                            add((groups, (body, seen[2])))
+                            continue
+                    if batch:
+                        sink.lines(batch)
+                        batch.clear()
+                    self._careful(raw if cut and raw is block[-1] else raw + b"\n", m, name, n,
+                                  sink, skipping)
+                if len(batch) >= 4096:
+                    sink.lines(batch)
+                    batch.clear()
+        except (OSError, EOFError) as e:
+            what = "compressed stream" if compressed else "file"
+            self.problems.add(name, n + 1, "%s is truncated or damaged (%s); read the %d lines "
+                              "before" % (what, e, n))
+        except InputTooLarge as e:
+            self.problems.add(name, n + 1, "%s; read the %d lines before" % (e, n))
+        if batch:
+            sink.lines(batch)
+        self.lines += n
+        for pid, (first, count) in skipping.items():
+            if count:
+                self.problems.add(name, first, "%d lines of pid %s skipped (newer schema)"
+                                  % (count, pid))
+
+    def _host_wanted(self, host_pid):
+        """Whether the line of this "host":...,"pid":... is of a host asked for."""
+        ok = self._host_ok.get(host_pid)
+        if ok is None:
+            ok = HOST_PID.match(host_pid).group(1).decode() in self.hosts
+            if len(self._host_ok) < 100000:
+                self._host_ok[host_pid] = ok
+        return ok
+
+    def _careful(self, raw, m, name, n, sink, skipping):
+        """A line the fast path does not know: decoded, checked field by
+        field (sslshim_schema), named on stderr if bad; if good and in the
+        shim's form (m, PREFIX's match), its body is learnt.
 
         json's C scanner is called directly (json.loads spends a third of its
         time in Python-level checks around it); what it leaves after the
         object must be the newline.  Anything else takes decode_line."""
-        self.sources.append(name)
-        scan = _SCAN
-        known = KNOWN_EVENTS
         problems = self.problems
-        skipping = {}        # pid -> [first line, count]: newer schema
-        n = 0
         try:
-            for raw in line_chunks(f):
-                n += 1
-                if len(raw) > MAX_LINE:
-                    n -= 1          # a failure while skipping it is in this line, not after
-                    skip_rest_of_line(f, raw)
-                    n += 1
-                    problems.add(name, n, "line longer than %d MiB, skipped" % (MAX_LINE >> 20))
-                    continue
-                try:
-                    s = raw.decode("utf-8")
-                    ev, end = scan(s, 0)
-                    if end != len(s) - 1 and s[end:].strip():
-                        raise ValueError("extra data after the object")
-                except (ValueError, StopIteration, RecursionError):
-                    if not raw.strip():
-                        continue
-                    ev, why = decode_line(raw)
-                    if why:
-                        problems.add(name, n, why)
-                        continue
-                if type(ev) is not dict:
-                    problems.add(name, n, "not an sslshim event (a JSON %s), skipped"
-                                 % type(ev).__name__)
-                    continue
-                kind = ev.get("ev")
-                if type(kind) is not str or kind not in known:
-                    if type(kind) is str:
-                        problems.add(name, n, "unknown event %s, skipped" % excerpt(kind))
-                    else:
-                        problems.add(name, n, "not an sslshim event (no \"ev\" name), skipped")
-                    continue
-                if (skipping or kind == "process") and \
-                        self._newer_schema(ev, kind, name, n, skipping):
-                    continue
-                wrong = field_problem(kind, ev, raw)
-                if wrong:
-                    problems.add(name, n, "%r event with a bad field: %s; skipped"
-                                 % (kind, wrong))
-                    continue
-                on_event(name, ev)
-        except (OSError, EOFError) as e:
-            what = "compressed stream" if compressed else "file"
-            problems.add(name, n + 1, "%s is truncated or damaged (%s); read the %d lines "
-                         "before" % (what, e, n))
-        except InputTooLarge as e:
-            problems.add(name, n + 1, "%s; read the %d lines before" % (e, n))
-        self.lines += n
-        for pid, (first, count) in skipping.items():
-            if count:
-                problems.add(name, first, "%d lines of pid %s skipped (newer schema)"
-                             % (count, pid))
+            s = raw.decode("utf-8")
+            ev, end = _SCAN(s, 0)
+            if end != len(s) - 1 and s[end:].strip():
+                raise ValueError("extra data after the object")
+        except (ValueError, StopIteration, RecursionError):
+            if not raw.strip():
+                return
+            ev, why = decode_line(raw)
+            if why:
+                problems.add(name, n, why)
+                return
+        if type(ev) is not dict:
+            problems.add(name, n, "not an sslshim event (a JSON %s), skipped"
+                         % type(ev).__name__)
+            return
+        kind = ev.get("ev")
+        if type(kind) is not str or kind not in KNOWN_EVENTS:
+            if type(kind) is str:
+                problems.add(name, n, "unknown event %s, skipped" % excerpt(kind))
+            else:
+                problems.add(name, n, "not an sslshim event (no \"ev\" name), skipped")
+            return
+        if (skipping or kind == "process") and self._newer_schema(ev, kind, name, n, skipping):
+            return
+        wrong = field_problem(kind, ev, raw)
+        if wrong:
+            problems.add(name, n, "%r event with a bad field: %s; skipped" % (kind, wrong))
+            return
+        if self.hosts is not None and ev["host"] not in self.hosts:
+            return
+        if m is not None and kind != "process":
+            groups = m.groups()
+            fields = self.known.learn(groups[1], groups[5] is not None, groups[6])
+            if fields is not None:
+                sink.lines([(groups, fields)])
+                return
+        sink.event(ev, n)
 
     def _newer_schema(self, ev, kind, name, n, skipping):
         """True for a line to skip because its process logs a schema newer

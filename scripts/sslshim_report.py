@@ -4,7 +4,7 @@ HTML and dumps with --json are all built from the dict that build() returns.
 import collections
 import gc
 
-from sslshim_analysis import Analysis, parse_ts
+from sslshim_analysis import MAX_LISTED, Analysis, parse_ts
 from sslshim_diagnose import diagnose, headline, loop_diagnosis
 from sslshim_explain import peer_label, said
 from sslshim_logs import Problems, Reader, expand
@@ -12,7 +12,6 @@ from sslshim_paths import this_host
 from sslshim_symbols import Symbolizer
 
 FORMAT_VERSION = 1
-MAX_LISTED = 20          # instances listed per failure group
 
 
 def _rel_ms(ts, t0):
@@ -267,48 +266,54 @@ def build(an, sym, reader, problems, show_all=False):
     for g in loops:
         loops_by_proc[g["proc"].key].append(g)
 
-    # failure groups, in the order a person should read them
-    groups = collections.OrderedDict()
+    # failure groups (Folded.sigs), in the order a person should read them;
+    # of each, the connections kept whole (the rest are counted only)
+    kept_by_sig = {}
     for c in an.failing():
-        groups.setdefault(c.sig, []).append(c)
+        kept_by_sig.setdefault(c.sig, []).append(c)
+    groups = sorted(an.folded.sigs.items(), key=lambda item: item[1]["first"][0])
 
     def order(item):
-        sig, cs = item
-        p = cs[0].primary
+        sig, g = item
+        first = g["first"][1]
+        p = first.primary
         rank = 0 if (p["kind"] == "alert" and p["dir"] == "sent") else \
             1 if p["kind"] in ("eof", "reset", "error", "misuse", "undefined") else 2
         # among ends that both sent an alert, the one that failed first is the cause
-        return (rank, p["ts"] or cs[0].first_ts or "")
-    ordered = sorted(groups.items(), key=order)
-    group_of = {}
-    for i, (sig, cs) in enumerate(ordered, 1):
-        for c in cs:
-            group_of[id(c)] = i
+        return (rank, p["ts"] or first.first_ts or "")
+    ordered = sorted(groups, key=order)
+    group_of = {sig: i for i, (sig, g) in enumerate(ordered, 1)}
+
+    def group_of_conn(c):
+        return group_of.get(c.sig) if c.failing else None
 
     failures = []
+    fleet_groups = []
     pending_stacks = []
-    for i, (sig, cs) in enumerate(ordered, 1):
-        kept = [c for c in cs if c.retained]
+    for i, (sig, g) in enumerate(ordered, 1):
+        kept = [c for c in kept_by_sig.get(sig, ()) if c.retained]
         with_partner = [c for c in kept if an.partner_of(c, partners)]
         reps = kept if show_all else (with_partner[:1] or kept[:1])
-        rep = reps[0] if reps else cs[0]
+        rep = reps[0] if reps else g["first"][1]
         partner = an.partner_of(rep, partners)
         other_end_of = None
         # A group that only mirrors an earlier one (it received the alert the
         # other end sent) is not diagnosed twice; one that sent its own is.
         mirrors = not (rep.primary["kind"] == "alert" and rep.primary["dir"] == "sent")
-        if partner is not None and mirrors and group_of.get(id(partner), i) < i:
-            other_end_of = group_of[id(partner)]
+        partner_group = group_of_conn(partner) if partner is not None else None
+        if partner is not None and mirrors and (partner_group or i) < i:
+            other_end_of = partner_group
         diag = diagnose(rep, partner, loops_by_proc.get(rep.proc.key, []))
-        procs = sorted({c.proc.label() for c in cs})
+        procs = sorted({p.label() for p in g["procs"]})
         entry = {
             "id": i, "headline": headline(rep), "title": diag["title"], "role": rep.role,
-            "endpoint": rep.endpoint(), "count": len(cs), "processes": procs,
+            "endpoint": rep.endpoint(), "count": g["count"], "processes": procs,
             "primary": rep.primary, "other_end_of": other_end_of,
-            "first_ts": cs[0].first_ts, "last_ts": cs[-1].last_ts,
-            "instances": [_conn_ref(c) for c in cs[:MAX_LISTED]],
-            "more_instances": max(0, len(cs) - MAX_LISTED),
+            "first_ts": g["first"][1].first_ts, "last_ts": g["last"][1],
+            "instances": [_conn_ref(c) for c in an.folded.instances(g)],
+            "more_instances": max(0, g["count"] - MAX_LISTED),
             "diagnosis": diag, "detail": []}
+        fleet_groups.append((entry, rep, g))
         for r in reps:
             p = an.partner_of(r, partners)
             stacks = conn_stacks(r)
@@ -344,17 +349,23 @@ def build(an, sym, reader, problems, show_all=False):
                 s["frames"] = sym.stack(host, s["frames"])
 
     endpoints = []
+    labels = {}
     for (role, ep), g in sorted(an.by_endpoint().items(), key=lambda kv: (kv[0][0] != "client",
                                                                           kv[0][1])):
+        attempts = []
+        for (first_ts, _, _, conn, _, last_ts, proc, outcome, failing, what,
+             sig) in an.folded.attempts(g):
+            label = labels.get(proc.key)
+            if label is None:
+                label = labels[proc.key] = proc.label()
+            attempts.append({"ts": first_ts, "end_ts": last_ts, "conn": conn, "process": label,
+                             "outcome": outcome, "failing": failing, "what": what,
+                             "group": group_of.get(sig) if failing else None})
         endpoints.append({"role": role, "endpoint": ep, "conns": g["conns"], "failed": g["failed"],
-                          "outcomes": dict(g["outcomes"]), "processes": sorted(g["procs"]),
+                          "outcomes": dict(g["outcomes"]),
+                          "processes": sorted({p.name for p in g["procs"]}),
                           "first_ts": g["first_ts"], "last_ts": g["last_ts"],
-                          "attempts": [{"ts": c.first_ts, "end_ts": c.last_ts,
-                                        "conn": c.id, "process": c.proc.label(),
-                                        "outcome": c.outcome, "failing": c.failing,
-                                        "what": headline(c) if c.failing else "ok",
-                                        "group": group_of.get(id(c))}
-                                       for c in g["list"][:5000]]})
+                          "attempts": attempts})
 
     alerts = []
     # level and desc may be null (an alert code OpenSSL has no name for)
@@ -363,20 +374,24 @@ def build(an, sym, reader, problems, show_all=False):
         alerts.append({"dir": d, "level": level, "desc": desc, "count": n,
                        "who": sorted("%s %s" % w for w in an.alert_who.get((d, level, desc), ()))})
 
-    total = len(an.conns)
-    outcomes = collections.Counter(c.outcome for c in an.conns)
-    failed = sum(1 for c in an.conns if c.failing)
-    still_open = sum(1 for c in an.conns if not c.failing and c.end is None)
-    joined = sum(1 for roles in partners["cr"].values() if len(roles) > 1)
+    folded = an.folded
+    total = folded.connections
+    outcomes = folded.outcomes
+    failed = folded.failed
+    still_open = folded.open
+    joined = folded.joined
     doc = {
         "sslshim_report": FORMAT_VERSION,
         "inputs": list(reader.sources),
         "problems": problems.items,
         "problem_count": problems.count,
         "lines": reader.lines, "events": an.events,
-        "event_counts": dict(an.ev_counts),
+        # lines whose host, pid and seq were read before (issue 15)
+        "duplicates": an.duplicates,
+        "event_counts": an.ev_counts,
         "first_ts": an.first_ts, "last_ts": an.last_ts,
         "hosts": sorted(an.hosts),
+        "host_filter": sorted(reader.hosts) if reader.hosts is not None else None,
         "processes": [p.info() for p in an.procs.values()],
         "summary": {"connections": total, "failed": failed, "open": still_open,
                     "ok": total - failed - still_open,
@@ -393,6 +408,7 @@ def build(an, sym, reader, problems, show_all=False):
                    "last_alert": g["last_alert"],
                    "stack": sym.stack(g["proc"].host, g["stack"]),
                    "diagnosis": loop_diagnosis(g)} for g in loop_out],
+        "fleet": fleet_view(fleet_groups),
         "failures": failures,
         "misuse": [{"process": p.label(), "conn": m.get("conn"), "kind": m.get("kind"),
                     "fn": m.get("fn"), "ts": m.get("ts"), "tid": m.get("tid"),
@@ -404,9 +420,46 @@ def build(an, sym, reader, problems, show_all=False):
     return doc
 
 
-def analyze(inputs, quiet=False, show_all=False, stderr=None):
+def fleet_view(groups):
+    """Failures across hosts (issue 15): the failure groups of one cause,
+    role, peer and SNI as one entry, a server known by the address it
+    listens on (its failures with clients on many hosts are one), the most
+    connections first.  groups: (failure entry, its representative
+    connection, its counts: Folded.sigs) in the order of the failures."""
+    fleet = collections.OrderedDict()
+    for entry, rep, g in groups:
+        cause = entry["diagnosis"].get("cause_name") or entry["title"]
+        peer = rep.local if rep.role == "server" else rep.peer
+        if not peer:
+            peer = "unknown address" if rep.role == "server" else peer_label(rep.peer, rep.sni)
+        key = (cause, rep.role, peer, rep.sni)
+        f = fleet.get(key)
+        if f is None:
+            f = fleet[key] = {"cause": cause, "what": entry["headline"], "role": rep.role,
+                              "peer": peer, "sni": rep.sni, "hosts": set(), "host_count": 0,
+                              "connections": 0, "processes": set(),
+                              "first_ts": entry["first_ts"], "last_ts": g["last_ts"],
+                              "failures": []}
+        f["hosts"].update(p.host for p in g["procs"])
+        f["processes"].update(p.key for p in g["procs"])
+        f["connections"] += g["count"]
+        f["first_ts"] = min(f["first_ts"] or "", entry["first_ts"] or "") or None
+        f["last_ts"] = max(f["last_ts"] or "", g["last_ts"] or "") or None
+        f["failures"].append(entry["id"])
+    out = []
+    for f in fleet.values():
+        f["hosts"] = sorted(f["hosts"])
+        f["host_count"] = len(f["hosts"])
+        f["processes"] = len(f["processes"])
+        out.append(f)
+    out.sort(key=lambda f: (-f["connections"], f["first_ts"] or ""))
+    return out
+
+
+def analyze(inputs, quiet=False, show_all=False, stderr=None, hosts=None):
     """Read inputs (files, directories, bundles, "-"), analyze them, and return
-    the report document; input problems go to stderr (or the given stream)."""
+    the report document; input problems go to stderr (or the given stream).
+    hosts: only the events of these host names (a set)."""
     problems = Problems(stream=stderr, quiet=quiet)
     paths = expand(inputs, problems)
     reader = Reader(problems)
@@ -416,7 +469,7 @@ def analyze(inputs, quiet=False, show_all=False, stderr=None):
     gc_was = gc.isenabled()
     gc.disable()
     try:
-        reader.read(paths, an.feed)
+        reader.read_lines(paths, an, hosts=hosts)
         doc = build(an, Symbolizer(this_host()), reader, problems, show_all=show_all)
     finally:
         reader.close()

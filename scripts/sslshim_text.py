@@ -79,10 +79,18 @@ def render(doc, out):
     if doc["problem_count"]:
         w("  %d input problem%s (bad lines skipped; listed on stderr)\n"
           % (doc["problem_count"], "" if doc["problem_count"] == 1 else "s"))
+    if doc.get("duplicates"):
+        w("  %d duplicate line%s skipped (forwarding delivered them twice)\n"
+          % (doc["duplicates"], "" if doc["duplicates"] == 1 else "s"))
+    if doc.get("host_filter") is not None and not doc["events"]:
+        w("  no events of host%s %s in these logs\n"
+          % ("" if len(doc["host_filter"]) == 1 else "s", ", ".join(doc["host_filter"])))
     for d in doc["dropped"]:
         w("  WARNING: %s dropped %s lines (%s): the log is incomplete\n"
           % (d["process"], d.get("n"), d.get("reason")))
     w("\n")
+    if len(hosts) > 1:
+        fleet_lines(doc["fleet"], w)
 
     w("Connections: %d, %d ok, %d failing" % (s["connections"], s["ok"], s["failed"]))
     if s["open"]:
@@ -202,6 +210,39 @@ def render(doc, out):
         w("\n")
         for n in doc["symbolizer_notes"]:
             w("note: %s\n" % n)
+
+
+def _clock(ts, day=None):
+    """A time as HH:MM:SS, with its date when that is not day."""
+    short = _short_ts(ts).split(".")[0]
+    date, _, clock = short.partition(" ")
+    return clock if date == day else short
+
+
+def fleet_lines(fleet, w):
+    """The failures across hosts (issue 15), before any one connection's
+    detail: one block per cause, peer and role."""
+    if not fleet:
+        w("Fleet: no failures on any host\n\n")
+        return
+    w("Fleet: failures across hosts (%d)\n" % len(fleet))
+    for f in fleet:
+        first = f["first_ts"] or ""
+        day = _short_ts(first).split(" ")[0]
+        hosts = ", ".join(f["hosts"][:8]) + (" ..." if len(f["hosts"]) > 8 else "")
+        where = "%s -> %s" % (f["role"] or "?", f["peer"]) if f["role"] != "server" else \
+            "server %s" % f["peer"]
+        if f["sni"]:
+            where += " (sni %s)" % f["sni"]
+        w(_wrap("%d connection%s on %d host%s (%s), %s .. %s: %s: %s" % (
+            f["connections"], "" if f["connections"] == 1 else "s", f["host_count"],
+            "" if f["host_count"] == 1 else "s", hosts, _clock(first),
+            _clock(f["last_ts"], day), where, f["cause"]), "  ") + "\n")
+        w(_wrap("%s; %d process%s; failures %s below" % (
+            f["what"], f["processes"], "" if f["processes"] == 1 else "es",
+            ", ".join("[%d]" % i for i in f["failures"][:12])
+            + (" ..." if len(f["failures"]) > 12 else "")), "      ") + "\n")
+    w("\n")
 
 
 def said_lines(sd, indent):
