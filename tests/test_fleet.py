@@ -313,5 +313,129 @@ def ts_seconds(e):
     return secs + float("0" + t[19:].rstrip("Z"))
 
 
+class Fleet(FleetTest):
+    """Three hosts and a central one.  h1 runs the application's TLS
+    server; h2 a healthy client and one that does not trust the server; h3 a
+    client failing in a reconnect loop, in flight mode.  Each host's
+    rsyslogd forwards with the README's block over RELP and TLS; the
+    central rsyslogd is restarted in the middle."""
+
+    NAMES = ("logs", "h1", "h2", "h3")
+
+    def test_fleet_store_is_complete_and_the_report_reads_it(self):
+        certs = fleet_certs()
+        hosts_text = hosts_file(self.NAMES)
+        cpath, cblock = readme_block(CENTRAL_BLOCK)
+        hpath, hblock = readme_block(HOST_BLOCK)
+        central = self.host("logs", dict(tls_files(certs, "logs"), **{
+            cpath: cblock, "/etc/hosts": hosts_text}))
+        hosts = [self.host(n, dict(tls_files(certs, n), **{
+            hpath: hblock, "/etc/hosts": hosts_text})) for n in self.NAMES[1:]]
+        netns.link(central, hosts, SUBNET)
+        listening = "ss -ltn | grep -q ':2514 '"
+        self.rsyslogd(central, listening)
+        for h in hosts:
+            self.rsyslogd(h, "test -S /dev/log && test -S %s" % OWN_SOCKET)
+        h1, h2, h3 = hosts
+        app = SUBNET + ".2"
+        own = "syslog:user:sslshim:" + OWN_SOCKET
+        server = h1.start([lib.fixture("tls_server"), "--port", str(APP_PORT), "--conns", "0",
+                           "--cert", certs["app.pem"], "--key", certs["app.key"]],
+                          env=self.shim_env(own, FIXTURE_ADDR=app))
+        server.wait_for(r"PORT %d" % APP_PORT)
+
+        def client(h, cafile, *args, log="syslog", **env):
+            argv = [lib.fixture("tls_client"), "--port", str(APP_PORT), "--cafile", cafile,
+                    "--sni", "app.example.internal", *args]
+            return h.start(argv, env=self.shim_env(log, FIXTURE_ADDR=app, **env))
+
+        untrusted = lib.certs()["untrusted.pem"]
+        loop = client(h3, untrusted, "--retry", "16", "--delay-ms", "200", log=own,
+                      SSLSHIM_MODE="flight")
+        first = client(h2, certs["ca.pem"], "--count", "5")
+        self.assertEqual(first.wait(30), 0, first.errors())
+        loop.wait_for(r"ATTEMPT 4 FAIL", timeout=20)
+        # the central goes away with the loop running, and comes back
+        daemon = central.procs[0]
+        daemon.stop()
+        during = client(h2, certs["ca.pem"], "--count", "5")
+        refused = client(h2, untrusted)
+        self.assertEqual(during.wait(30), 0, during.errors())
+        self.assertNotEqual(refused.wait(30), 0)
+        time.sleep(1.0)
+        self.rsyslogd(central, listening)
+        self.assertEqual(loop.wait(60), 1, loop.output())
+        after = client(h2, certs["ca.pem"], "--count", "3")
+        self.assertEqual(after.wait(30), 0, after.errors())
+        server.stop()
+
+        # What each host wrote (its local copy, the README keeps one) ...
+        wrote = {}
+        for h in hosts:
+            local = h.file("/var/log/sslshim.jsonl")
+            self.assertTrue(netns.wait_for_file(local))
+            for ident, raw in ids_and_lines(local):
+                self.assertNotIn(ident, wrote, "a host's own copy has a line twice")
+                wrote[ident] = raw
+        per_pid = collections.defaultdict(list)
+        for (host, pid, seq) in wrote:
+            per_pid[(host, pid)].append(seq)
+        for key, seqs in per_pid.items():
+            self.assertEqual(sorted(seqs), list(range(1, len(seqs) + 1)),
+                             "%s: the host's own copy misses lines" % (key,))
+        self.assertEqual({k[0] for k in per_pid}, {"h1", "h2", "h3"})
+        self.assertFalse([r for r in wrote.values() if b'"ev":"dropped"' in r])
+
+        # ... is all in the central store, at least once, byte for byte
+        store = central.file("/var/log/sslshim/fleet.jsonl")
+        deadline = time.monotonic() + 60
+        missing = set(wrote)
+        while time.monotonic() < deadline:
+            got = ids_and_lines(store) if os.path.exists(store) else []
+            missing = set(wrote) - {i for i, _ in got}
+            if not missing:
+                break
+            time.sleep(0.2)
+        self.assertFalse(missing, "%d of %d events never reached the central store, e.g. %s"
+                         % (len(missing), len(wrote), sorted(missing)[:5]))
+        for ident, raw in got:
+            self.assertEqual(raw, wrote.get(ident), "a line changed on its way: %r" % raw[:200])
+        duplicates = len(got) - len(wrote)
+
+        doc = self.report(store)
+        self.assertEqual(doc["events"], len(wrote))
+        self.assertEqual(doc["duplicates"], duplicates)
+        self.assertEqual(set(doc["hosts"]), {"h1", "h2", "h3"})
+        # both ends of a connection, on two hosts, joined
+        self.assertGreaterEqual(doc["summary"]["joined_handshakes"], 13)
+        # the fleet view: one entry for the clients of two hosts that do not
+        # trust the server, one for the server that saw them fail
+        refused_by_client = [f for f in doc["fleet"] if f["role"] == "client"]
+        self.assertEqual(len(refused_by_client), 1, refused_by_client)
+        f = refused_by_client[0]
+        self.assertEqual(f["hosts"], ["h2", "h3"])
+        self.assertEqual(f["host_count"], 2)
+        self.assertEqual(f["connections"], 17)
+        self.assertEqual(f["peer"], "%s:%d" % (app, APP_PORT))
+        self.assertEqual(f["sni"], "app.example.internal")
+        server_side = [f for f in doc["fleet"] if f["role"] == "server"]
+        self.assertEqual([(f["hosts"], f["connections"]) for f in server_side],
+                         [(["h1"], 17)])
+        # the loop on h3, explained
+        loops = [g for g in doc["loops"] if g["host"] == "h3"]
+        self.assertEqual(len(loops), 1, doc["loops"])
+        self.assertTrue(loops[0]["diagnosis"])
+        # --host: one host's view
+        only = self.report(store, "--host", "h3")
+        self.assertEqual(only["hosts"], ["h3"])
+        self.assertEqual(only["events"], sum(1 for k in wrote if k[0] == "h3"))
+
+    def report(self, store, *args):
+        r = lib.run([sys.executable, SSLSHIM, "report", "--json", *args, store],
+                    universal_newlines=True, timeout=120)
+        self.assertIn(r.returncode, (0, 1), r.stderr[-3000:])
+        return json.loads(r.stdout)
+
+
 if __name__ == "__main__":
     unittest.main()
