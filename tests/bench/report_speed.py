@@ -2,9 +2,10 @@
 """How fast `sslshim report` reads a fleet's central store, and in how much
 memory (issue 15): a store of 5,000,000 lines made from real events, then
 `report --json` on it, timed, with its peak resident memory.  Targets: at
-least 300,000 lines per second and at most 200 MB resident, on a 2-core
-machine.  jq's time to read the same file is printed beside it when jq is
-installed (information only).
+most 200 MB resident, and 300,000 lines per second on the machine where
+jq 1.6 read the same store at 150,000: twice jq's rate, measured on the
+same store in the same run (`jq -c .`; machines and their load differ, a
+ratio does not), or 300,000 lines per second where jq is missing.
 
 The store is what a central rsyslogd writes when FLEET_HOSTS hosts forward
 the shim's lines: the real lines of a loopback server and its clients (made
@@ -46,7 +47,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 import lib  # noqa: E402
 
 SYSTEM_PYTHON = "/usr/bin/python3"
-TARGET_RATE = 300000          # lines per second
+TARGET_RATE = 300000          # lines per second, on the machine of issue 15...
+JQ_RATE_THERE = 150000        # ...where jq 1.6 read the same store at this rate:
+TARGET_JQ_RATIO = TARGET_RATE / JQ_RATE_THERE   # so, on any machine, 2x jq's rate
 TARGET_MB = 200               # peak resident memory
 FLEET_HOSTS = 20
 SERVERS = 4                   # h01..h04 run the servers, the others clients
@@ -427,13 +430,22 @@ def measure(tmp, args):
                    "jq_lines_per_second": jq, "duplicates": expected["duplicates"],
                    "counts_wrong": wrong, "python": sys.executable,
                    "python_version": sys.version.split()[0], "system_python": system,
-                   "target_lines_per_second": TARGET_RATE, "target_mb": TARGET_MB}, f)
+                   "target_lines_per_second": TARGET_RATE, "target_jq_ratio": TARGET_JQ_RATIO,
+                   "target_mb": TARGET_MB}, f)
     if wrong:
         print("report counted wrong: %s" % "; ".join(wrong), file=sys.stderr)
-    print("report: %s lines in %.1f s = %s lines/s (target %s: %s), peak %d MB (target %d: %s)"
-          " [%s]" % (format(n, ","), secs, format(int(rate), ","), format(TARGET_RATE, ","),
-                     "met" if rate >= TARGET_RATE else "MISSED", mb, TARGET_MB,
-                     "met" if mb <= TARGET_MB else "MISSED", sys.executable))
+    # Machines differ (CPU model, a neighbour's load): the speed target is
+    # judged against jq on the same store in the same run when jq is there.
+    if jq:
+        speed = "%.2fx jq (target %.1fx: %s)" % (rate / jq, TARGET_JQ_RATIO,
+                                                 "met" if rate >= TARGET_JQ_RATIO * jq
+                                                 else "MISSED")
+    else:
+        speed = "target %s: %s" % (format(TARGET_RATE, ","),
+                                   "met" if rate >= TARGET_RATE else "MISSED")
+    print("report: %s lines in %.1f s = %s lines/s, %s; peak %d MB (target %d: %s) [%s]"
+          % (format(n, ","), secs, format(int(rate), ","), speed, mb, TARGET_MB,
+             "met" if mb <= TARGET_MB else "MISSED", sys.executable))
     return 1 if wrong else 0
 
 
