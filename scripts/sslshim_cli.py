@@ -12,7 +12,7 @@ USAGE = """\
 usage: sslshim run [-o DIR] [--level L] [--stacks S] [--keylog FILE] [--flight] -- CMD [ARG...]
        sslshim report [--json] [--html FILE] [--all] [--host NAME]... [LOG_OR_DIR...]
        sslshim collect [-o FILE.tar.gz] [--include-keylog] [--no-objects] [DIR...]
-       sslshim check [--keep]
+       sslshim check [--keep] | sslshim check PROG
        sslshim --version | SUBCOMMAND --help
 
 run      run CMD with libsslshim.so preloaded, then say where the logs are and
@@ -21,7 +21,8 @@ report   explain the logs: failures across hosts, connections by peer and
          outcome, alerts, loops, and for each failure its timeline, stacks,
          both ends joined by client_random, and a diagnosis
 collect  bundle logs with what is needed to read them on another host
-check    test the shim with this host's `openssl s_client` and `s_server`
+check    test the shim with this host's `openssl s_client` and `s_server`;
+         with PROG: what the shim can see of that program (its libssl, or why not)
 """
 
 
