@@ -8,6 +8,7 @@ import collections
 import json
 import os
 import re
+import signal
 import sys
 import time
 import unittest
@@ -318,7 +319,7 @@ class Fleet(FleetTest):
     server; h2 a healthy client and one that does not trust the server; h3 a
     client failing in a reconnect loop, in flight mode.  Each host's
     rsyslogd forwards with the README's block over RELP and TLS; the
-    central rsyslogd is restarted in the middle."""
+    central rsyslogd is killed (SIGKILL) in the middle and started again."""
 
     NAMES = ("logs", "h1", "h2", "h3")
 
@@ -355,9 +356,10 @@ class Fleet(FleetTest):
         first = client(h2, certs["ca.pem"], "--count", "5")
         self.assertEqual(first.wait(30), 0, first.errors())
         loop.wait_for(r"ATTEMPT 4 FAIL", timeout=20)
-        # the central goes away with the loop running, and comes back
+        # the central is killed with the loop running (SIGKILL: no orderly
+        # shutdown), and comes back
         daemon = central.procs[0]
-        daemon.stop()
+        daemon.stop(signal.SIGKILL)
         during = client(h2, certs["ca.pem"], "--count", "5")
         refused = client(h2, untrusted)
         self.assertEqual(during.wait(30), 0, during.errors())
