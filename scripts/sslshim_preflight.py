@@ -62,20 +62,17 @@ def resolve(prog):
     return shutil.which(prog)
 
 
-def _is_elf(path):
+def _head(path, n=256):
+    """The file's first n bytes (b"" when it cannot be read)."""
     try:
         with open(path, "rb") as f:
-            return f.read(4) == b"\x7fELF"
+            return f.read(n)
     except OSError:
-        return False
+        return b""
 
 
-def _interpreter_line(path):
-    try:
-        with open(path, "rb") as f:
-            head = f.read(256)
-    except OSError:
-        return None
+def _interpreter_line(head):
+    """A script's #! line, or None."""
     if head.startswith(b"#!"):
         return head[2:].split(b"\n", 1)[0].decode(errors="replace").strip()
     return None
@@ -142,8 +139,9 @@ def examine(prog):
                                 "the dynamic linker ignores LD_PRELOAD for it (and the shim stays "
                                 "inert if loaded anyway); run a copy without the bit, as the "
                                 "user it would run as"))
-    if not _is_elf(path):
-        interp = _interpreter_line(path)
+    head = _head(path)
+    if not head.startswith(b"\x7fELF"):
+        interp = _interpreter_line(head)
         if interp:
             findings.append(Finding(WORKS if not findings else CANNOT, "script",
                                     "run by %s: what the shim sees depends on it (sslshim check "
@@ -195,7 +193,9 @@ def report(prog, write):
     for f in findings:
         write("  %s\n" % f.line())
     v = verdict(findings)
-    if v == WORKS and not any(f.what == "OpenSSL" for f in findings):
+    if v == WORKS and any(f.what == "script" for f in findings):
+        write("MAYBE: what the programs it runs do through OpenSSL\n")
+    elif v == WORKS and not any(f.what == "OpenSSL" for f in findings):
         write("MAYBE: only what it does through a libssl it loads at run time\n")
     else:
         write({WORKS: "OK: the shim can record this program's OpenSSL connections\n",
