@@ -18,7 +18,7 @@
  *                 realloc strdup strndup), dl (dlopen), time (clock_gettime
  *                 gmtime_r), misc (read poll getpeername getsockname
  *                 gethostname getrlimit pthread_sigmask pthread_key_create
- *                 pthread_setspecific sigpending)
+ *                 pthread_setspecific pthread_create sigpending)
  *   nth=K         fail only the K-th eligible call of the process (1-based)
  *   from=K        fail every eligible call from the K-th on (with rate<1: each
  *                 with that probability); nth and from make single-threaded
@@ -114,6 +114,7 @@
     F(pthread_sigmask, misc)    \
     F(pthread_key_create, misc) \
     F(pthread_setspecific, misc) \
+    F(pthread_create, misc)     \
     F(sigpending, misc)
 
 enum fn {
@@ -417,6 +418,8 @@ REAL(int, getrlimit, (int resource, struct rlimit *rl))
 REAL(int, pthread_sigmask, (int how, const sigset_t *set, sigset_t *old))
 REAL(int, pthread_key_create, (pthread_key_t *key, void (*destructor)(void *)))
 REAL(int, pthread_setspecific, (pthread_key_t key, const void *value))
+REAL(int, pthread_create, (pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
+                           void *arg))
 REAL(int, sigpending, (sigset_t *set))
 int __real_open(const char *path, int flags, ...);
 HIDDEN int __wrap_open(const char *path, int flags, ...);
@@ -943,6 +946,21 @@ int __wrap_pthread_key_create(pthread_key_t *key, void (*destructor)(void *))
         return __real_pthread_key_create(key, destructor);
     int saved = errno;
     FAIL_WITH(FN_pthread_key_create, d, EAGAIN, ENOMEM);
+    int err = errno;
+    errno = saved;
+    return err;
+}
+
+/* The syslog sender thread (sink.c): it may not start; lines then go at
+ * the next line and call. */
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
+                          void *arg)
+{
+    struct decision d = decide(FN_pthread_create);
+    if (!d.fail)
+        return __real_pthread_create(t, attr, fn, arg);
+    int saved = errno;
+    FAIL_WITH(FN_pthread_create, d, EAGAIN, EPERM);
     int err = errno;
     errno = saved;
     return err;
