@@ -7,7 +7,18 @@ lies inside the call instruction — but only on an object that is really the
 one the process ran: same GNU build id as the `module` event recorded (read
 from the ELF note here, in Python), found at its path on this host, in a
 `collect` bundle, or as a separate debug file under /usr/lib/debug/.build-id.
+
+A name is only as good as what it comes from.  A stripped library (most of
+a distribution's) has only its exported symbols, and both dladdr in the
+process and addr2line name an address after the nearest export before it,
+however far: libcurl's internal functions all show up as `curl_ws_meta`.
+So, without a source line (debug information) to vouch for it, a name is
+checked against the symbol tables of the object on disk, which give each
+function's size: an address inside a function gets its name and offset; one
+outside every function is marked a guess (`guess`: the nearest export and
+how far past it the address lies), never shown as that function.
 """
+import bisect
 import os
 import shutil
 import struct
@@ -101,6 +112,8 @@ class Symbolizer:
         self._want = {}            # local path -> set of addresses
         self._result = {}          # (local path, address) -> (function, "file:line")
         self.addr2line = shutil.which("addr2line")
+        self.nm = shutil.which("nm")
+        self._funcs = {}           # local path -> [(start, end, name)] (_functions)
         self.notes = set()
 
     def add_module(self, host, path, build_id):
@@ -188,11 +201,58 @@ class Symbolizer:
                 self._result[(local, a)] = (fn, src)
         self._want = {}
 
+    def _functions(self, local):
+        """Sorted [(start, end, name)] of the functions the object's symbol
+        tables (static and dynamic) give with a size, from nm."""
+        if local in self._funcs:
+            return self._funcs[local]
+        funcs = {}
+        for extra in ([], ["-D"]):
+            try:
+                out = subprocess.run([self.nm, "-S", "--defined-only"] + extra + [local],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     stdin=subprocess.DEVNULL, universal_newlines=True,
+                                     timeout=ADDR2LINE_TIMEOUT).stdout
+            except (OSError, subprocess.SubprocessError):
+                continue
+            for line in out.splitlines():
+                parts = line.split()
+                if len(parts) == 4 and parts[2] in "TtWwi":
+                    try:
+                        start, size = int(parts[0], 16), int(parts[1], 16)
+                    except ValueError:
+                        continue
+                    if size:
+                        funcs[start] = (start, start + size, parts[3].split("@")[0])
+        self._funcs[local] = sorted(funcs.values())
+        return self._funcs[local]
+
+    def _check_name(self, local, addr, out):
+        """Without a source line, a name holds only if the address lies inside
+        that function (symbol sizes): then name+offset; else a guess."""
+        if not self.nm:
+            return
+        funcs = self._functions(local)
+        if not funcs:
+            return
+        i = bisect.bisect_right(funcs, (addr, float("inf"), "")) - 1
+        if i >= 0 and funcs[i][0] <= addr < funcs[i][1]:
+            out["name"] = "%s+0x%x" % (funcs[i][2], addr + 1 - funcs[i][0])
+            return
+        claimed = out["name"] or (out["fn"] or "").split("+")[0] or None
+        if claimed:
+            starts = [f for f in funcs if f[2] == claimed]
+            past = addr + 1 - starts[0][0] if starts else None
+            out["guess"] = ("nearest export %s%s, outside it" % (
+                claimed, "+0x%x" % past if past is not None and past >= 0 else ""))
+        out["name"] = None
+        out["fn"] = None
+
     def frame(self, host, fr):
-        """A display dict for one frame: fn (recorded), name (addr2line),
-        src (file:line), obj, off, note."""
+        """A display dict for one frame: fn (recorded), name (addr2line, or
+        the symbol table), src (file:line), obj, off, note, guess."""
         out = {"obj": fr.get("obj"), "off": fr.get("off"), "fn": fr.get("fn"),
-               "name": None, "src": None, "note": None}
+               "name": None, "src": None, "note": None, "guess": None}
         addr = self._address(fr)
         if fr.get("obj") and addr is not None:
             local, note = self.local_object(host, fr["obj"])
@@ -202,6 +262,8 @@ class Symbolizer:
                     out["name"], out["src"] = got
                 elif not self.addr2line:
                     out["note"] = "addr2line not installed"
+                if not out["src"]:
+                    self._check_name(local, addr, out)
             else:
                 out["note"] = note
         return out
@@ -213,10 +275,12 @@ class Symbolizer:
 def frame_label(f):
     """One line for a symbolized frame (see Symbolizer.frame)."""
     name = f.get("fn") or f.get("name")
-    if f.get("fn") and f.get("name") and f["fn"].split("+")[0] != f["name"]:
+    if f.get("fn") and f.get("name") and f["fn"].split("+")[0] != f["name"].split("+")[0]:
         name = "%s [%s]" % (f["fn"], f["name"])       # e.g. a mangled recorded name
     obj = os.path.basename(f.get("obj") or "?")
     parts = [name or "??"]
+    if f.get("guess"):
+        parts[0] = "?? [%s: a guess]" % f["guess"]
     if f.get("src"):
         parts.append("at " + f["src"])
     parts.append("(%s+%s)" % (obj, f.get("off")))
@@ -226,5 +290,5 @@ def frame_label(f):
 
 
 def frame_short(f):
-    name = f.get("name") or (f.get("fn") or "").split("+")[0]
+    name = (f.get("name") or f.get("fn") or "").split("+")[0]
     return name or "%s+%s" % (os.path.basename(f.get("obj") or "?"), f.get("off"))

@@ -3,8 +3,10 @@ unwinder stays private to the shim (libgcc_s, opened RTLD_LOCAL; libunwind,
 used before issue 12, is never loaded)."""
 import os
 import re
+import shutil
+import sys
 
-from lib import ShimTest, events, fixture, logs, run
+from lib import ShimTest, certs, events, fixture, logs, plain_env, run
 
 
 class Stacks(ShimTest):
@@ -70,3 +72,45 @@ class Stacks(ShimTest):
         self.assertIn("LIBUNWIND_LOADED no", r.stdout)
         (path, evs), = logs(self.logdir).items()
         self.assertNotIn("stack", events(evs, "error")[0])
+
+
+class HonestNames(ShimTest):
+    """Issue 16: a stripped library's internal functions were shown under the
+    nearest exported name (libcurl's as `curl_ws_meta`).  Every named frame of
+    libcurl in the report must lie inside the function it names (checked here
+    against libcurl's own symbol table with its sizes), or be marked a guess."""
+
+    def test_libcurl_frames_are_real_functions_or_marked_guesses(self):
+        server, port = self.openssl_server("-www", "-naccept", "1", env=plain_env())
+        r = run(["curl", "-s", "--cacert", certs()["untrusted.pem"],
+                 "https://127.0.0.1:%d/" % port], env=self.env(), universal_newlines=True)
+        self.assertNotEqual(r.returncode, 0)
+        sslshim = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               "scripts", "sslshim")
+        rep = run([sys.executable, sslshim, "report", self.logdir], universal_newlines=True)
+        frames = re.findall(r"^\s+#\d+\s+(.*)\(libcurl\.so\.4\+0x([0-9a-f]+)\)$", rep.stdout, re.M)
+        self.assertTrue(frames, rep.stdout[-3000:])
+        lib = [l.split("=>")[1].split()[0] for l in run(["ldd", shutil.which("curl")],
+               universal_newlines=True).stdout.splitlines() if "libcurl.so.4" in l][0]
+        funcs = {}
+        for line in run(["nm", "-D", "-S", "--defined-only", lib],
+                        universal_newlines=True).stdout.splitlines():
+            p = line.split()
+            if len(p) == 4:
+                funcs.setdefault(p[3].split("@")[0], []).append((int(p[0], 16), int(p[1], 16)))
+        guesses = 0
+        for label, off in frames:
+            addr = int(off, 16) - 1
+            label = label.strip()
+            if "a guess]" in label:
+                guesses += 1
+                continue
+            name = label.split()[0].split("+")[0]
+            if name == "??":
+                continue
+            if " at " in label:            # a source line: debug information vouches
+                continue
+            self.assertTrue(any(s <= addr < s + n for s, n in funcs.get(name, ())),
+                            "%s shown for libcurl.so.4+0x%s, which is not inside it" % (name, off))
+        self.assertTrue(guesses or all(" at " in l for l, _ in frames),
+                        "no frame of a stripped libcurl was marked a guess:\n" + rep.stdout[-3000:])
