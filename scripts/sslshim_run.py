@@ -92,6 +92,7 @@ def child_env(shim, logdir, opts, base=None):
     if opts.get("flight"):
         env["SSLSHIM_MODE"] = "flight"
     env.pop("SSLSHIM_DISABLE", None)
+    env["SSLSHIM_FORMAT"] = "json"     # what the summary and `report` read
     return env
 
 

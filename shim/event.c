@@ -218,12 +218,36 @@ bool ev_escape(struct ev *e, const void *s, size_t n)
     return replaced;
 }
 
+/* A text line starts with its summary; a field whose value the summary
+ * already says (state="before SSL initialization") is not said twice. */
+static bool word_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_';
+}
+
+static bool said_in_summary(const struct ev *e, const char *k, const void *s, size_t n)
+{
+    if (!e->text || e->depth != 0 || !k || !n || !e->summary[0])
+        return false;
+    const char *sum = e->summary, *end = sum + strlen(sum);
+    for (const char *at = sum; (at = memmem(at, (size_t)(end - at), s, n)); at++) {
+        bool starts = at == sum || !word_char(at[-1]);          /* a whole word: "TLSv1" */
+        bool ends = at + n == end || !word_char(at[n]);         /* is not in "TLSv1.3" */
+        if (starts && ends)
+            return true;
+    }
+    return false;
+}
+
 void ev_strn(struct ev *e, const char *k, const void *s, size_t n)
 {
     if (!s) {
         ev_null(e, k);
         return;
     }
+    if (said_in_summary(e, k, s, n))
+        return;
     key(e, k);
     putc_(e, '"');
     bool replaced = ev_escape(e, s, n);

@@ -456,8 +456,9 @@ static size_t format_header(char *h, size_t size, const struct ev *e, const char
         char conn[32] = "";
         if (e->conn)
             snprintf(conn, sizeof conn, " conn %llu", (unsigned long long)e->conn);
-        n = snprintf(h + o, size - o, "sslshim[%d]%s %s%s%s", (int)process_pid(), conn, e->name,
-                     e->summary[0] ? ": " : "", e->summary);
+        /* the time of day (UTC, as strace -tt puts it first) from the stamp */
+        n = snprintf(h + o, size - o, "%.15s sslshim[%d]%s %s%s%s", strlen(ts) > 11 ? ts + 11 : ts,
+                     (int)process_pid(), conn, e->name, e->summary[0] ? ": " : "", e->summary);
     } else {
         return o + json_header(h + o, size - o, e->name, ts, st);
     }

@@ -362,7 +362,8 @@ class BlockingSinks(NeverHarm):
             got = drain(rfd)
             self.assertGreaterEqual(len(got), 32 * 1024, "the pipe never filled up")
             for line in got.split(b"\n")[:-1]:              # whole lines, never a fragment
-                self.assertTrue(line.startswith((b"sslshim[", b"sslshim: ")), line[:200])
+                self.assertTrue(re.match(rb"(\d\d:\d\d:\d\d\.\d{6} sslshim\[|sslshim: )", line),
+                                line[:200])
         finally:
             os.close(rfd)
             os.close(wfd)

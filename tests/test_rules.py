@@ -4,11 +4,10 @@ change the program, set-user-ID processes stay untouched."""
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 
-from lib import ROOT, SHIM, ShimTest, certs, logs, plain_env, run
+from lib import ROOT, SHIM, ShimTest, certs, events, logs, plain_env, run
 
 
 def interposed_table():
@@ -146,6 +145,21 @@ class Rules(ShimTest):
         self.assertEqual(r.returncode, 0)
         self.assertEqual(len(logs(self.logdir, "openssl")), 1)
 
+    def test_run_logs_json_whatever_the_environment_says(self):
+        """`sslshim run` reads its logs back: SSLSHIM_FORMAT=text in the
+        user's environment must not make them unreadable."""
+        server, port = self.openssl_server("-www", "-naccept", "1", env=plain_env())
+        env = plain_env()
+        env["SSLSHIM_FORMAT"] = "text"
+        out = os.path.join(self.tmp, "run")
+        r = run([sys.executable, os.path.join(ROOT, "scripts", "sslshim"), "run", "-o", out, "--",
+                 "openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-CAfile",
+                 certs()["ca.pem"]], env=env, input=b"", stdin=None)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        evs = [e for p, es in logs(out).items() for e in es]     # read_log: JSON or fail
+        self.assertEqual(evs[0]["config"]["format"], "json")
+        self.assertTrue(events(evs, "handshake_done"))
+
     def test_stderr_text_format(self):
         server, port = self.openssl_server("-www", "-naccept", "1", "-tls1_2", env=plain_env())
         env = self.env()
@@ -155,8 +169,13 @@ class Rules(ShimTest):
                 env=env, input=b"", stdin=None)
         self.assertNotEqual(r.returncode, 0)
         lines = [l for l in r.stderr.decode(errors="replace").splitlines()
-                 if l.startswith("sslshim[")]
+                 if re.match(r"\d\d:\d\d:\d\d\.\d{6} sslshim\[", l)]
         self.assertTrue(lines)
-        self.assertTrue(any(re.match(r"sslshim\[\d+\] conn 1 alert: SSL3 alert write:fatal:"
+        self.assertTrue(any(re.match(r"\S+ sslshim\[\d+\] conn 1 alert: SSL3 alert write:fatal:"
                                      r"(unknown CA|bad certificate)", l) for l in lines), lines)
+        # the time is the event's, in order; no field repeats what the words say
+        times = [l.split()[0] for l in lines]
+        self.assertEqual(times, sorted(times))
+        state = [l for l in lines if " state: " in l][0]
+        self.assertNotIn('state="', state)
         self.assertEqual(r.stdout, b"", "nothing on stdout")
