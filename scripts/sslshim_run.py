@@ -22,7 +22,8 @@ FORWARD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 SI_KERNEL = 0x80           # siginfo si_code of a signal the kernel (a terminal) sent
 
 USAGE = """\
-usage: sslshim run [-o DIR] [--level L] [--stacks S] [--keylog FILE] [--flight] -- CMD [ARG...]
+usage: sslshim run [-o DIR] [--level L] [--stacks S] [--keylog FILE] [--flight] [--live]
+                  -- CMD [ARG...]
 
 Run CMD with libsslshim.so preloaded (an existing LD_PRELOAD is kept) and its
 logs in DIR (default: a new %s/run-<time>/); afterwards print on
@@ -34,6 +35,8 @@ N killed it, 126/127 if it cannot be run, 2 on usage errors.
   --stacks S         %s (default errors)
   --keylog FILE      write an NSS key log (secrets! for Wireshark) to FILE
   --flight           flight-recorder mode: only failing connections in detail
+  --live             print each event on stderr as it is logged, like strace -tt, in
+                     the words of openssl s_client -state -msg
   -q, --quiet        no summary afterwards (still prints where the logs are)
 """ % (default_log_root(), "|".join(LEVELS), "|".join(STACKS))
 
@@ -45,7 +48,7 @@ def _usage_error(msg):
 
 def parse(argv):
     opts = {"dir": None, "level": None, "stacks": None, "keylog": None, "flight": False,
-            "quiet": False}
+            "quiet": False, "live": False}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -68,6 +71,8 @@ def parse(argv):
             opts[takes[name]] = val
         elif a == "--flight":
             opts["flight"] = True
+        elif a == "--live":
+            opts["live"] = True
         elif a in ("-q", "--quiet"):
             opts["quiet"] = True
         else:
@@ -155,7 +160,16 @@ def main(argv, command_path):
         return 126
     before = snapshot(logdir)
     env = child_env(shim, logdir, opts)
-    status, started = run_forwarding(cmd, env)
+    follower = None
+    if opts["live"]:
+        from sslshim_live import Follower
+        follower = Follower(logdir, _live_write, start_offsets=before)
+        follower.start()
+    try:
+        status, started = run_forwarding(cmd, env)
+    finally:
+        if follower:
+            follower.stop()
     if not started:
         if not opts["dir"]:
             try:
@@ -205,6 +219,14 @@ def run_forwarding(cmd, env):
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
     return (128 - rc if rc < 0 else rc), True
+
+
+def _live_write(line):
+    try:
+        sys.stderr.write("sslshim: " + line)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def report_after(logdir, before, quiet, program):
