@@ -464,6 +464,10 @@ class Analysis:
         self.opened = 0
         self.closed = 0
         self.counting = True             # alerts are counted (not when a line is applied again)
+        # --peer (sslshim_logs.Selection.wants_peer): a connection of another
+        # peer is left out whole when it ends, counted here only
+        self.peer_select = None
+        self.unselected = 0
 
     @property
     def events(self):
@@ -689,6 +693,9 @@ class Analysis:
     def _settle(self, c):
         entries = c.pending
         c.pending = None
+        if self.peer_select is not None and not self._peer_selected(entries):
+            self.unselected += 1
+            return
         end = self._ended_well(entries)
         if end is not None:
             self._sketch(c, entries, end)
@@ -706,6 +713,19 @@ class Analysis:
                 self.counting = True
             c = whole
         self._close(c)
+
+    def _peer_selected(self, entries):
+        """--peer for a connection whose lines are all pending: its peer and
+        SNI as its first handshake_start or its conn_end give them, read
+        from those two lines only."""
+        peer = sni = None
+        for e in entries:
+            if e[0] in (b"handshake_start", b"conn_end"):
+                peer = peer or body_value(e[4], "peer")
+                sni = sni or body_value(e[4], "sni")
+                if peer and sni:
+                    break
+        return self.peer_select(peer, sni)
 
     @staticmethod
     def _ended_well(entries):
@@ -1029,6 +1049,16 @@ class Analysis:
                 or any(cr in self.retained_crs for cr in c.crs))
 
     def _close(self, c):
+        if self.peer_select is not None and not self.peer_select(c.peer, c.sni):
+            # its lines were applied as they came (a loop, a misuse, a long
+            # one): what they counted is taken back
+            for a in c.alerts:
+                key = (a["dir"], a.get("level"), a["desc"])
+                self.alert_counts[key] -= 1
+                if self.alert_counts[key] <= 0:
+                    del self.alert_counts[key]
+            self.unselected += 1
+            return
         for a in c.alerts:       # the role may only be known from conn_end (level errors)
             key = (a["dir"], a.get("level"), a["desc"])
             self.alert_who.setdefault(key, set()).add((c.role or "?", c.proc.name))

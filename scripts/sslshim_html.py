@@ -36,7 +36,14 @@ def esc(s):
 
 def write(doc, path):
     page = render(doc)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    # 0600 like the logs: the page holds what they hold (names, addresses,
+    # argv).  A file that exists keeps its mode through O_TRUNC: set it.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        raise
     # A log may hold a lone surrogate ("\ud800" is valid JSON): written as its
     # escape, as on stdout, rather than failing the page.
     with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:

@@ -126,9 +126,10 @@ def _is_log_name(name):
     return (name.endswith((".jsonl", ".gz", ".tgz")) or bool(_ROTATED.match(name)))
 
 
-def expand(args, problems):
+def expand(args, problems, missing=None):
     """The input files named by args (files, directories walked recursively,
-    "-" for stdin), rotated files oldest first."""
+    "-" for stdin), rotated files oldest first.  missing: a list that gets
+    the args that do not exist."""
     out = []
     for a in args:
         if a == "-":
@@ -150,6 +151,8 @@ def expand(args, problems):
             out.append(a)
         else:
             problems.add(a, 0, "no such file or directory")
+            if missing is not None:
+                missing.append(a)
     seen = set()
     unique = []
     for p in out:                 # a file named twice (or inside a named directory) once
@@ -505,6 +508,105 @@ class _Events:
         self.on_event(self.name, ev)
 
 
+class Selection:
+    """What `report` was asked to show (--host, --pid, --conn, --since,
+    --until, --peer, --failed, --last).  The per-event parts are tested by
+    the reader on PREFIX's groups, as bytes, before a line is decoded
+    (wants_line): a host and pid pair is judged once and remembered, a time
+    is compared as the bytes the shim writes (fixed width, so byte order is
+    time order), a conn as its digits.  A process's own lines (process,
+    module, dropped: no conn) pass the time and conn selections, so that
+    every process selected is still named.  --peer is judged per connection
+    (sslshim_analysis), --failed and --last by the report."""
+
+    def __init__(self, hosts=None, pids=None, conns=None, since=None, until=None, peers=None,
+                 failed=False, last=None):
+        self.hosts = set(hosts) if hosts else None        # str
+        self.pids = set(pids) if pids else None           # int
+        self.conns = ({str(c).encode() for c in conns} if conns else None)   # digits, bytes
+        self.since = since                                  # RFC 3339 as the shim writes, bytes
+        self.until = until
+        self.peers = list(peers) if peers else None       # (host or None, port or None)
+        self.failed = failed
+        self.last = last                                    # what --last chose, for the echo
+        self._proc_ok = {}
+
+    @property
+    def per_event(self):
+        """Whether any line is to be judged before it is read."""
+        return bool(self.hosts is not None or self.pids is not None or self.conns is not None
+                    or self.since is not None or self.until is not None)
+
+    def wants_proc(self, host_pid):
+        """Whether the lines of this '"host":...,"pid":...' (bytes) are selected."""
+        ok = self._proc_ok.get(host_pid)
+        if ok is None:
+            host, pid = HOST_PID.match(host_pid).groups()
+            ok = self.wants_host_pid(host.decode("utf-8", "replace"), int(pid))
+            if len(self._proc_ok) < 100000:
+                self._proc_ok[host_pid] = ok
+        return ok
+
+    def wants_host_pid(self, host, pid):
+        return ((self.hosts is None or host in self.hosts)
+                and (self.pids is None or pid in self.pids))
+
+    def wants_rest(self, ts, kind, conn):
+        """The time and conn selections, for a line of a selected process
+        (ts and kind as bytes, conn as digits or None)."""
+        if conn is None or kind in _PROCESS_KINDS:
+            return True
+        if self.conns is not None and conn not in self.conns:
+            return False
+        if self.since is not None and ts < self.since:
+            return False
+        return self.until is None or ts <= self.until
+
+    def wants_event(self, ev):
+        """wants_line for an event of the careful path (a dict)."""
+        if not self.wants_host_pid(ev["host"], ev["pid"]):
+            return False
+        conn = ev.get("conn")
+        return self.wants_rest(ev["ts"].encode(), ev["ev"].encode(),
+                               None if conn is None else str(conn).encode())
+
+    def wants_peer(self, peer, sni):
+        """--peer: whether a connection of this peer address ("host:port",
+        "[v6]:port") and SNI is selected.  A host matches the address's host
+        or the SNI."""
+        if self.peers is None:
+            return True
+        if peer:
+            host, _, port = peer.rpartition(":")
+            host = host.strip("[]")
+        else:
+            host = port = None
+        for want_host, want_port in self.peers:
+            if want_port is not None and want_port != port:
+                continue
+            if want_host is not None and want_host != host and want_host != sni:
+                continue
+            return True
+        return False
+
+    def echo(self):
+        """The selection as the report's JSON gives it."""
+        return {"host": sorted(self.hosts) if self.hosts is not None else None,
+                "pid": sorted(self.pids) if self.pids is not None else None,
+                "conn": sorted(int(c) for c in self.conns) if self.conns is not None else None,
+                "since": self.since.decode() if self.since is not None else None,
+                "until": self.until.decode() if self.until is not None else None,
+                "peer": ["%s%s" % (h if h is None or ":" not in h else "[%s]" % h,
+                                   ":" + p if p is not None else "") if h is not None
+                         else ":" + p for h, p in self.peers] if self.peers is not None
+                else None,
+                "failed": self.failed, "last": self.last}
+
+
+# lines of a process, not of a connection (sslshim_analysis.PROCESS_LEVEL)
+_PROCESS_KINDS = frozenset((b"process", b"module", b"dropped", b"data"))
+
+
 class Reader:
     """Reads inputs and hands every good event to a callback."""
 
@@ -516,7 +618,8 @@ class Reader:
         self._tmpdirs = []
         self.known = KnownBodies()
         self.hosts = None          # read_lines: only these hosts
-        self._host_ok = {}
+        self.select = None         # read_lines: a Selection judged per line
+        self.unreadable = []       # inputs that could not be opened
 
     def close(self):
         for d in self._tmpdirs:
@@ -533,7 +636,7 @@ class Reader:
         and "-" for stdin), in order."""
         self.read_lines(paths, _Events(on_event))
 
-    def read_lines(self, paths, sink, hosts=None):
+    def read_lines(self, paths, sink, hosts=None, select=None):
         """Hand the good lines of paths to sink, in order: sink.begin(name)
         before each input, then the lines in the shim's own form in batches,
         sink.lines([(PREFIX's groups, the body's fields as a dict or, for one
@@ -542,9 +645,12 @@ class Reader:
         generators: every line would pass through them, at a cost that
         shows.)
         hosts: only the lines of these host names (a set of str); the others
-        are counted in self.lines and skipped unread."""
-        self.hosts = hosts
-        self._host_ok = {}
+        are counted in self.lines and skipped unread.  select: a Selection,
+        whose per-event parts (hosts among them) are judged the same way."""
+        if select is None and hosts is not None:
+            select = Selection(hosts=hosts)
+        self.select = select if select is not None and select.per_event else None
+        self.hosts = select.hosts if select is not None else None
         for path in paths:
             if path == "-":
                 self._spooled(sys.stdin.buffer, "<stdin>", sink)
@@ -564,6 +670,7 @@ class Reader:
             f = open(path, "rb")
         except OSError as e:
             self.problems.add(name, 0, "cannot read: %s" % e.strerror)
+            self.unreadable.append(name)
             return
         with f:
             if not f.seekable():          # a FIFO, /dev/fd/N of a process substitution
@@ -669,7 +776,9 @@ class Reader:
         known = self.known
         exact = known.exact
         shapes = known.shapes
-        hosts = self.hosts
+        select = self.select
+        if select is not None:
+            wants_proc, wants_rest = select.wants_proc, select.wants_rest
         batch = []
         add = batch.append
         skipping = {}        # pid -> [first line, count]: newer schema
@@ -685,7 +794,9 @@ class Reader:
                     m = match(raw)
                     if m is not None and not skipping:
                         groups = m.groups()
-                        if hosts is not None and not self._host_wanted(groups[2]):
+                        if select is not None and not (
+                                wants_proc(groups[2])
+                                and wants_rest(groups[0], groups[1], groups[5])):
                             continue
                         body = groups[6]
                         seen = exact.get(body)
@@ -719,15 +830,6 @@ class Reader:
             if count:
                 self.problems.add(name, first, "%d lines of pid %s skipped (newer schema)"
                                   % (count, pid))
-
-    def _host_wanted(self, host_pid):
-        """Whether the line of this "host":...,"pid":... is of a host asked for."""
-        ok = self._host_ok.get(host_pid)
-        if ok is None:
-            ok = HOST_PID.match(host_pid).group(1).decode() in self.hosts
-            if len(self._host_ok) < 100000:
-                self._host_ok[host_pid] = ok
-        return ok
 
     def _careful(self, raw, m, name, n, sink, skipping):
         """A line the fast path does not know: decoded, checked field by
@@ -767,7 +869,7 @@ class Reader:
         if wrong:
             problems.add(name, n, "%r event with a bad field: %s; skipped" % (kind, wrong))
             return
-        if self.hosts is not None and ev["host"] not in self.hosts:
+        if self.select is not None and not self.select.wants_event(ev):
             return
         if m is not None and kind != "process":
             groups = m.groups()

@@ -3,11 +3,13 @@ HTML and dumps with --json are all built from the dict that build() returns.
 """
 import collections
 import gc
+import os
+import re
 
 from sslshim_analysis import MAX_LISTED, Analysis, parse_ts
 from sslshim_diagnose import diagnose, headline, loop_diagnosis
 from sslshim_explain import peer_label, said
-from sslshim_logs import Problems, Reader, expand
+from sslshim_logs import Problems, Reader, Selection, expand
 from sslshim_paths import this_host
 from sslshim_symbols import Symbolizer
 
@@ -253,7 +255,7 @@ def conn_stacks(c, extra=()):
     return out[:8]
 
 
-def build(an, sym, reader, problems, show_all=False):
+def build(an, sym, reader, problems, show_all=False, select=None):
     an.finish()
     for host, path, bid, proc in an.modules:
         sym.add_module(host, path, bid)
@@ -262,6 +264,10 @@ def build(an, sym, reader, problems, show_all=False):
 
     partners = an.partners()
     loops = an.loop_summary()
+    if select is not None and select.peers is not None:
+        # a reconnect loop is of a peer; a loop on one connection is of its process
+        loops = [g for g in loops if g["kind"] != "reconnect"
+                 or select.wants_peer(g["peer"], g["sni"])]
     loops_by_proc = collections.defaultdict(list)
     for g in loops:
         loops_by_proc[g["proc"].key].append(g)
@@ -352,9 +358,14 @@ def build(an, sym, reader, problems, show_all=False):
     labels = {}
     for (role, ep), g in sorted(an.by_endpoint().items(), key=lambda kv: (kv[0][0] != "client",
                                                                           kv[0][1])):
+        if select is not None and select.failed and not g["failed"]:
+            an.folded.attempts(g)          # handed over and let go, not listed
+            continue
         attempts = []
         for (first_ts, _, _, conn, _, last_ts, proc, outcome, failing, what,
              sig) in an.folded.attempts(g):
+            if select is not None and select.failed and not failing:
+                continue
             label = labels.get(proc.key)
             if label is None:
                 label = labels[proc.key] = proc.label()
@@ -392,6 +403,10 @@ def build(an, sym, reader, problems, show_all=False):
         "first_ts": an.first_ts, "last_ts": an.last_ts,
         "hosts": sorted(an.hosts),
         "host_filter": sorted(reader.hosts) if reader.hosts is not None else None,
+        # what was selected (sslshim_logs.Selection); the counts are of it,
+        # except --failed, which only shortens the listings
+        "selection": select.echo() if select is not None else None,
+        "unselected_connections": an.unselected,
         "processes": [p.info() for p in an.procs.values()],
         "summary": {"connections": total, "failed": failed, "open": still_open,
                     "ok": total - failed - still_open,
@@ -456,24 +471,131 @@ def fleet_view(groups):
     return out
 
 
-def analyze(inputs, quiet=False, show_all=False, stderr=None, hosts=None):
+def analyze(inputs, quiet=False, show_all=False, stderr=None, hosts=None, select=None):
     """Read inputs (files, directories, bundles, "-"), analyze them, and return
     the report document; input problems go to stderr (or the given stream).
-    hosts: only the events of these host names (a set)."""
+    hosts: only the events of these host names (a set); select: a
+    sslshim_logs.Selection (which hosts too).  doc["unreadable"] names the
+    inputs that do not exist or could not be opened."""
     problems = Problems(stream=stderr, quiet=quiet)
-    paths = expand(inputs, problems)
+    missing = []
+    paths = expand(inputs, problems, missing=missing)
     reader = Reader(problems)
+    if select is None and hosts is not None:
+        select = Selection(hosts=hosts)
     an = Analysis()
+    if select is not None and select.peers is not None:
+        an.peer_select = select.wants_peer
     # Millions of small objects, none of them in reference cycles: the cyclic
     # collector would only rescan them again and again.
     gc_was = gc.isenabled()
     gc.disable()
     try:
-        reader.read_lines(paths, an, hosts=hosts)
-        doc = build(an, Symbolizer(this_host()), reader, problems, show_all=show_all)
+        reader.read_lines(paths, an, select=select)
+        doc = build(an, Symbolizer(this_host()), reader, problems, show_all=show_all,
+                    select=select)
     finally:
         reader.close()
         if gc_was:
             gc.enable()
     problems.finish()
+    doc["input_files"] = len(paths)
+    doc["unreadable"] = missing + reader.unreadable
     return doc
+
+
+# `sslshim run` (sslshim_run.new_run_dir): run-YYYYmmdd-HHMMSS, then -1, -2 ...
+# for more runs within the same second
+_RUN_DIR = re.compile(r"^run-([0-9]{8}-[0-9]{6})(?:-([0-9]+))?$")
+_PROCESS_TS = re.compile(rb'^\{"ts":"([^"]{1,40})","ev":"process",.*"seq":1[,}]')
+_ANY_TS = re.compile(rb'^\{"ts":"([^"]{1,40})"')
+HEAD_BYTES = 1 << 16      # a process line is among a log's first lines
+TAIL_BYTES = 1 << 16      # and its last event in its last 64 KiB
+
+
+def last_run(inputs, default_root):
+    """--last: (the inputs of the most recent run, what was chosen, in words).
+
+    With no inputs: the newest run-<time> directory of default_root, as
+    `sslshim run` names them.  Otherwise, or when there is none: the run is
+    the process whose process line (seq 1) is the newest, and every process
+    whose last event is later than that start (it was running then), each
+    with the whole of its files; a process is the .jsonl file and its
+    rotated copies (NAME.jsonl.N).  Only what can be read cheaply is
+    judged: the first and last 64 KiB of plain files.  ValueError for input
+    this cannot judge (stdin, a bundle, a compressed log without its plain
+    file)."""
+    if not inputs:
+        runs = []
+        try:
+            names = os.listdir(default_root)
+        except OSError:
+            names = []
+        for name in names:
+            m = _RUN_DIR.match(name)
+            if m and os.path.isdir(os.path.join(default_root, name)):
+                runs.append((m.group(1), int(m.group(2) or 0), name))
+        if runs:
+            d = os.path.join(default_root, max(runs)[2])
+            return [d], "newest run directory %s" % d
+        inputs = [default_root]
+    if "-" in inputs:
+        raise ValueError("cannot choose the last run from stdin")
+    problems = Problems(quiet=True)
+    missing = []
+    paths = expand(inputs, problems, missing=missing)
+    if missing:
+        return inputs, None            # analyze names them (exit 2)
+    groups = {}                        # (dir, NAME.jsonl) -> [paths]
+    for path in paths:
+        d, name = os.path.split(path)
+        m = re.match(r"^(.*?\.jsonl)(?:\.[0-9]+)?(?:\.gz)?$", name)
+        if not m:
+            raise ValueError("%s is not a plain log (a bundle?): name the run's files or "
+                             "directory instead" % path)
+        groups.setdefault((d, m.group(1)), []).append(path)
+    spans = []
+    for key, files in groups.items():
+        start = end = None
+        for path in files:
+            s, e = _span(path)
+            if s is not None and (start is None or s > start):
+                start = s                 # the newest process line of the file
+            if e is not None and (end is None or e > end):
+                end = e
+        spans.append((start, end, files))
+    starts = [s for s, e, f in spans if s is not None]
+    if not starts:
+        raise ValueError("no process line found in the first %d KiB of any log"
+                         % (HEAD_BYTES >> 10))
+    newest = max(starts)
+    chosen = [p for s, e, files in spans
+              if s == newest or (e is not None and e > newest) for p in files]
+    return chosen, "the processes running at %s (%d files)" % (newest.decode(), len(chosen))
+
+
+def _span(path):
+    """(ts of the last process line with seq 1 in the first HEAD_BYTES, ts
+    of the last line), as bytes, of a plain log; (None, None) for another."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEAD_BYTES)
+            if head[:2] == b"\x1f\x8b":
+                return None, None
+            size = os.fstat(f.fileno()).st_size
+            f.seek(max(0, size - TAIL_BYTES))
+            tail = f.read(TAIL_BYTES)
+    except OSError:
+        return None, None
+    start = None
+    for line in head.split(b"\n"):
+        m = _PROCESS_TS.match(line)
+        if m:
+            start = m.group(1)
+    end = None
+    for line in reversed(tail.split(b"\n")):
+        m = _ANY_TS.match(line)
+        if m:
+            end = m.group(1)
+            break
+    return start, end

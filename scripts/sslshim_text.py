@@ -66,6 +66,23 @@ def stack_lines(frames, indent):
     return ["%s#%-2d %s" % (indent, i, frame_label(f)) for i, f in enumerate(frames)]
 
 
+def _selection_words(sel):
+    """What --host, --pid, ... selected, in words ("" for everything)."""
+    parts = []
+    for key in ("host", "pid", "conn", "peer"):
+        if sel.get(key) is not None:
+            parts.append("%s %s" % (key, ", ".join(str(x) for x in sel[key])))
+    if sel.get("since"):
+        parts.append("since %s" % sel["since"])
+    if sel.get("until"):
+        parts.append("until %s" % sel["until"])
+    if sel.get("last"):
+        parts.append("last run: %s" % sel["last"])
+    if sel.get("failed"):
+        parts.append("listing failing connections only (counts are of all selected)")
+    return "; ".join(parts)
+
+
 def render(doc, out):
     w = out.write
     s = doc["summary"]
@@ -82,6 +99,12 @@ def render(doc, out):
     if doc.get("duplicates"):
         w("  %d duplicate line%s skipped (forwarding delivered them twice)\n"
           % (doc["duplicates"], "" if doc["duplicates"] == 1 else "s"))
+    sel = doc.get("selection")
+    if sel and _selection_words(sel):
+        w("  selected: %s\n" % _selection_words(sel))
+        if doc.get("unselected_connections"):
+            n = doc["unselected_connections"]
+            w("  %d connection%s of other peers left out\n" % (n, "" if n == 1 else "s"))
     if doc.get("host_filter") is not None and not doc["events"]:
         w("  no events of host%s %s in these logs\n"
           % ("" if len(doc["host_filter"]) == 1 else "s", ", ".join(doc["host_filter"])))

@@ -58,6 +58,15 @@ def sslshim(*args, python="python3", env=None, stdin=None, input=None, cwd=None)
                           stderr=subprocess.PIPE, timeout=TIMEOUT * 2, **kw)
 
 
+def expected_status(out):
+    """The exit status `sslshim report` owes for this output (text or
+    --json): 1 when it lists a failure or a loop, else 0."""
+    if out.startswith("{"):
+        doc = json.loads(out)
+        return 1 if doc["failures"] or doc["loops"] or doc["misuse"] else 0
+    return 1 if re.search(r"^(Failures \(|Loops$)", out, re.M) else 0
+
+
 def text(r):
     return r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
 
@@ -197,9 +206,11 @@ class Command(ShimTest):
         return SCENARIOS.get(self, name)
 
     def report(self, *args, **kw):
+        """Run the report; its exit status must be the one its output calls
+        for (issue 16): 1 when it lists a failure or a loop, else 0."""
         r = sslshim("report", *args, **kw)
         out, err = text(r)
-        self.assertEqual(r.returncode, 0, out[-3000:] + err[-3000:])
+        self.assertEqual(r.returncode, expected_status(out), out[-3000:] + err[-3000:])
         return out, err
 
     # -- run -------------------------------------------------------------------
@@ -627,7 +638,7 @@ class Command(ShimTest):
             out, err = self.report("-", stdin=f)
         self.assertIn("client sent fatal alert bad_record_mac", out)
         r = sslshim("report", os.path.join(self.tmp, "missing.jsonl"))
-        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.returncode, 2)
         self.assertIn("missing.jsonl: no such file or directory", text(r)[1])
 
     def test_report_symbolizes_only_the_same_build(self):
@@ -704,7 +715,7 @@ class Command(ShimTest):
         outs = []
         for py in (SYSTEM_PYTHON, "python3"):
             r = sslshim("report", "--json", d, python=py)
-            self.assertEqual(r.returncode, 0, (py, text(r)[1]))
+            self.assertEqual(r.returncode, 1, (py, text(r)[1]))     # unknown_ca: a failure
             doc = json.loads(r.stdout)
             outs.append(doc["failures"][0]["title"])
             r = sslshim("report", d, python=py)

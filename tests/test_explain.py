@@ -58,7 +58,8 @@ class Explain(ShimTest):
                                env=plain_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, timeout=TIMEOUT * 2)
             out, err = r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
-            self.assertEqual(r.returncode, 0, err[-2000:])
+            # every case is a failure: exit 1 (issue 16)
+            self.assertEqual(r.returncode, 1, err[-2000:])
             self.assertEqual(err, "", "input problems in the shim's own logs")
             outs.append(out)
         text, doc = flat(outs[0]), json.loads(outs[1])

@@ -178,7 +178,14 @@ class ExplainReport(unittest.TestCase):
                            env=plain_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, timeout=TIMEOUT)
         out, err = r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
-        self.assertEqual((r.returncode, err), (0, ""), out[-3000:])
+        # the exit status the output calls for (issue 16): 1 when it lists a
+        # failure or a loop, else 0
+        if "--json" in args:
+            doc = json.loads(out)
+            listed = bool(doc["failures"] or doc["loops"] or doc["misuse"])
+        else:
+            listed = bool(re.search(r"^(Failures \(|Loops$)", out, re.M))
+        self.assertEqual((r.returncode, err), (1 if listed else 0, ""), out[-3000:])
         if "--json" not in args:
             self.assertNotIn("None", out)
             self.assertNotRegex(out, r"\bnull\b")
@@ -720,7 +727,7 @@ class ExplainReport(unittest.TestCase):
         r = subprocess.run([sys.executable, SSLSHIM, "report", d], env=plain_env(),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT)
         out, err = r.stdout.decode(), r.stderr.decode()
-        self.assertEqual(r.returncode, 0, err)
+        self.assertEqual(r.returncode, 1, err)          # a fatal alert sent: a failure
         # (stderr names the first ten problems of a file, then counts them)
         for e in bad[:10]:
             self.assertIn("%s:%d:" % (path, e["seq"]), err)

@@ -180,7 +180,7 @@ class FleetReport(unittest.TestCase):
 
     def report_json(self, *args):
         status, out, err, _ = sslshim("report", "--json", *args)
-        self.assertEqual(status, 0, err[-3000:])
+        self.assertEqual(status, 1, err[-3000:])
         self.assertNotIn("Traceback", err)
         return json.loads(out)
 
@@ -262,14 +262,14 @@ class FleetReport(unittest.TestCase):
         clients = [f for f in doc["fleet"] if f["role"] == "client"]
         self.assertEqual([(f["hosts"], f["connections"]) for f in clients], [(["ca"], 3)])
         status, out, err, _ = sslshim("report", "--host", "nosuch", path)
-        self.assertEqual(status, 1, err)
+        self.assertEqual(status, 2, err)
         self.assertIn("no events of host nosuch", out)
         self.assertNotIn("Traceback", err)
 
     def test_text_shows_the_fleet_before_the_detail(self):
         path, unique, dup, _ = self.fleet_store()
         status, out, err, _ = sslshim("report", path)
-        self.assertEqual(status, 0, err[-3000:])
+        self.assertEqual(status, 1, err[-3000:])
         self.assertIn("%d duplicate lines skipped (forwarding delivered them twice)" % dup, out)
         fleet = out.index("Fleet: failures across hosts (2)")
         self.assertLess(fleet, out.index("Failures ("))
@@ -284,7 +284,7 @@ class FleetReport(unittest.TestCase):
         with open(path1, "w") as f:
             f.writelines(text for host, _, text in unique if host == "ca")
         status, out, err, _ = sslshim("report", path1)
-        self.assertEqual(status, 0, err[-3000:])
+        self.assertEqual(status, 1, err[-3000:])
         self.assertNotIn("Fleet:", out)
 
     # -- a big store in bounded memory ---------------------------------------------------------
@@ -293,7 +293,7 @@ class FleetReport(unittest.TestCase):
         path = os.path.join(self.tmp, "big.jsonl")
         expected = report_speed.write_store(path, TEMPLATES, 1000000)
         status, out, err, mb = sslshim("report", "--json", path)
-        self.assertEqual(status, 0, err[-3000:])
+        self.assertEqual(status, 1, err[-3000:])
         doc = json.loads(out)
         self.assertEqual(report_speed.check_counts(doc, expected), [])
         self.assertGreater(expected["duplicates"], 5000)

@@ -164,8 +164,8 @@ class Hostile(unittest.TestCase):
     # -- what every case must show ----------------------------------------------------------
 
     def assert_named_and_skipped(self, r, path, n, why):
-        """Exit 0, the bad line named with why, the real failure still reported."""
-        self.assertEqual(r.status, 0, r)
+        """Exit 1, the bad line named with why, the real failure still reported."""
+        self.assertEqual(r.status, 1, r)           # the real failure: exit 1
         self.assertNotIn("Traceback", r.err)
         self.assertRegex(r.err, r"(?m)^sslshim: %s:%d: %s" % (re.escape(path), n, why), r)
         self.assertIn(FAILURE, r.out)
@@ -241,7 +241,7 @@ class Hostile(unittest.TestCase):
         lines.extend(REAL.client)
         path = self.write("every-wrong-type.jsonl", lines)
         r = sslshim("report", "--json", path)
-        self.assertEqual(r.status, 0, r)
+        self.assertEqual(r.status, 1, r)
         doc = json.loads(r.out)
         named = {p["line"]: p["problem"] for p in doc["problems"]}
         for n, field in expected.items():
@@ -271,7 +271,7 @@ class Hostile(unittest.TestCase):
                    % (base["ts"], base["host"], base["pid"], base["tid"])).encode()
         path = self.with_line(n, dropped)
         r = sslshim("report", "--json", path)
-        self.assertEqual(r.status, 0, r)
+        self.assertEqual(r.status, 1, r)
 
         def strict(name):
             raise ValueError("%s in the --json output" % name)
@@ -284,7 +284,7 @@ class Hostile(unittest.TestCase):
         path = self.with_changes({n: {"line": "\ud800 alert"}})
         page = os.path.join(self.tmp, "page.html")
         r = sslshim("report", "--html", page, path)
-        self.assertEqual(r.status, 0, r)
+        self.assertEqual(r.status, 1, r)
         with open(page, encoding="utf-8") as f:
             self.assertIn("\\ud800 alert", f.read())
 
@@ -294,7 +294,7 @@ class Hostile(unittest.TestCase):
         for i in range(40):
             paths.append(self.with_line(1, b"not json\n" * 5, name="bad-%02d.jsonl" % i))
         r = sslshim("report", *paths)
-        self.assertEqual(r.status, 0, r)
+        self.assertEqual(r.status, 1, r)
         lines = r.err.splitlines()
         self.assertLessEqual(len(lines), 120, r.err[:3000])
         self.assertIn("sslshim: 200 input problems in all, in 40 inputs", lines[-1])
@@ -310,14 +310,14 @@ class Hostile(unittest.TestCase):
             while f.tell() < 14 << 20:
                 f.write(member)
         r = sslshim("report", bomb)
-        self.assertEqual(r.status, 1, r)              # no events could be read
+        self.assertEqual(r.status, 2, r)              # no events could be read
         self.assertRegex(r.err, r"(?m)^sslshim: %s:1: it expands to more than 100 times its "
                                 r"compressed size \(a gzip bomb\?\); stopped after \d+ MiB"
                          % re.escape(bomb), r)
         self.assertLessEqual(r.max_rss_mb, MAX_RSS_MB, r)
         # beside a real log, the rest is reported
         r = sslshim("report", bomb, REAL.client_path)
-        self.assertEqual(r.status, 0, r)
+        self.assertEqual(r.status, 1, r)
         self.assertIn(FAILURE, r.out)
         self.assertLessEqual(r.max_rss_mb, MAX_RSS_MB, r)
 
@@ -342,7 +342,7 @@ class Hostile(unittest.TestCase):
         shutil.copy(REAL.client_path, logdir)
         os.mkfifo(os.path.join(logdir, "nobody-writes.jsonl"))
         r = sslshim("report", logdir)
-        self.assertEqual(r.status, 0, r)
+        self.assertEqual(r.status, 1, r)
         self.assertIn(FAILURE, r.out)
         r = sslshim("collect", "-o", os.path.join(self.tmp, "bundle.tar.gz"), logdir)
         self.assertEqual(r.status, 0, r)
@@ -364,7 +364,7 @@ class Hostile(unittest.TestCase):
         self.assertEqual(r.status, 0, r)
         self.assertNotIn("Traceback", r.err)
         r = sslshim("report", bundle)
-        self.assertEqual(r.status, 0, r)
+        self.assertEqual(r.status, 1, r)
         self.assertIn(FAILURE, r.out)
         self.assertRegex(r.err, r"hostile\.jsonl:1: not JSON \(nested too deeply\)")
         self.assertRegex(r.err, r"hostile\.jsonl:2: 'module' event with a bad field: \"path\"")
