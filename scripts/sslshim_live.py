@@ -87,8 +87,9 @@ class Describer:
 
 
 class Follower:
-    """Tails the *.jsonl files under a directory; write(line) gets each
-    event's line.  start(), then stop() (which reads what is left first)."""
+    """Tails one log file, or the *.jsonl files under a directory; write(line)
+    gets each event's line.  start(), then stop() (which reads what is left
+    first)."""
 
     def __init__(self, directory, write, start_offsets=None):
         self.dir = directory
@@ -112,6 +113,8 @@ class Follower:
             self.poll()
 
     def _files(self):
+        if os.path.isfile(self.dir):
+            return [self.dir]
         out = []
         for root, _, files in os.walk(self.dir):
             out += [os.path.join(root, f) for f in sorted(files) if ".jsonl" in f]
