@@ -12,10 +12,12 @@ import time
 from sslshim_paths import VERSION, default_log_root
 
 USAGE = """\
-usage: sslshim run [-o DIR] [--level L] [--stacks S] [--keylog FILE] [--flight] -- CMD [ARG...]
+usage: sslshim run [-o DIR] [--level L] [--stacks S] [--keylog FILE] [--flight] [--live]
+                   -- CMD [ARG...]
        sslshim report [--json] [--html FILE] [--all] [--host NAME]... [--pid PID]...
                       [--conn N]... [--peer ADDR]... [--since T] [--until T] [--last]
                       [--failed] [-q] [LOG_OR_DIR...]
+       sslshim report --follow [LOG_OR_DIR]
        sslshim collect [-o FILE.tar.gz] [--include-keylog] [--no-objects] [DIR...]
        sslshim check [--keep] | sslshim check PROG
        sslshim --version | SUBCOMMAND --help
@@ -188,7 +190,37 @@ def report_parser():
                         "still counts every connection selected")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="do not list input problems on stderr (still counted)")
+    p.add_argument("--follow", action="store_true",
+                   help="follow one log file or directory like tail -f: a line per event as "
+                        "it is written, with its time, in the words of openssl s_client "
+                        "-state -msg, until interrupted (then exit 0)")
     return p
+
+
+def follow(target):
+    """report --follow: the live view of sslshim run --live on a log that
+    is being written; lines already there are not shown."""
+    import time
+    from sslshim_live import POLL_S, Follower
+    if not os.path.exists(target):
+        return _usage("--follow: %s does not exist" % target)
+    _text_stdout()
+
+    def write(line):
+        sys.stdout.write(line)
+        sys.stdout.flush()
+
+    f = Follower(target, write)
+    f.offsets = {p: os.path.getsize(p) for p in f._files()}
+    try:
+        while True:
+            f.poll()
+            time.sleep(POLL_S)
+    except KeyboardInterrupt:
+        f.poll()
+    except BrokenPipeError:
+        pass
+    return 0
 
 
 def _usage(msg):
@@ -199,6 +231,10 @@ def _usage(msg):
 
 def report_main(argv):
     args = report_parser().parse_args(argv)
+    if args.follow:
+        if len(args.inputs) > 1:
+            return _usage("--follow takes one log file or directory")
+        return follow(args.inputs[0] if args.inputs else default_log_root())
     if args.html and os.path.isdir(args.html):
         return _usage("--html %s: a directory; --html takes the page's file name, then the "
                       "logs to read (--html FILE LOG_OR_DIR...)" % args.html)

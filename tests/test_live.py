@@ -73,3 +73,32 @@ class Live(ShimTest):
                          and not m.group(5).startswith("SSL_accept:exit in")])
         self.assertTrue(own, err[-3000:])
         self.assertEqual(live, own)
+
+    def test_report_follow_prints_events_as_a_log_grows(self):
+        """report --follow on a log being written: the new events, as they come."""
+        import signal
+        import time
+        server, port = self.openssl_server("-www", "-naccept", "2", env=plain_env())
+        log = os.path.join(self.tmp, "app.jsonl")
+        env = self.env()
+        env["SSLSHIM_LOG"] = log
+        first = lib.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-CAfile",
+                         certs()["ca.pem"]], env=env, input=b"", stdin=None)
+        self.assertEqual(first.returncode, 0)
+        follower = self.start([sys.executable, SSLSHIM, "report", "--follow", log],
+                              env=plain_env())
+        time.sleep(0.5)                        # it starts at the end: the first run is old
+        second = lib.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-CAfile",
+                          certs()["untrusted.pem"], "-verify_return_error"], env=env, input=b"",
+                         stdin=None)
+        self.assertNotEqual(second.returncode, 0)
+        follower.wait_for(r"SSL3 alert write:fatal:unknown CA", timeout=10)
+        follower.p.send_signal(signal.SIGINT)
+        self.assertEqual(follower.wait(10), 0)
+        out = follower.output().splitlines()
+        pids = {int(m.group(3)) for m in map(re.compile(r"^(\S+) (\S+)\[(\d+)\]").match, out) if m}
+        evs = [e for e in lib.read_log(log)]
+        second_pid = evs[-1]["pid"]
+        self.assertEqual(pids, {second_pid}, out[:5])     # only the new process's events
+        self.assertEqual(len(out), len([e for e in evs if e["pid"] == second_pid]))
+        self.assertTrue(any(l.split(" ", 2)[2].startswith("conn 1 SSL_connect:") for l in out))
