@@ -1,6 +1,7 @@
 """The README's promises about the build: `make demo` shows the loop, the
 alerts and the retrying function; `make install` honours PREFIX and DESTDIR."""
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -85,3 +86,23 @@ class Make(ShimTest):
         r = run(["groff", "-man", "-ww", "-z", os.path.join(ROOT, "man", "sslshim.1")],
                 universal_newlines=True)
         self.assertEqual((r.returncode, r.stderr), (0, ""))
+
+    def test_man_page_is_lint_clean_and_names_every_variable(self):
+        """man-pages(7) as mandoc checks it (style included), and an ENVIRONMENT
+        entry for every variable include/sslshim.h names."""
+        page = os.path.join(ROOT, "man", "sslshim.1")
+        r = run(["mandoc", "-T", "lint", "-W", "style", page], universal_newlines=True)
+        self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+        with open(os.path.join(ROOT, "include", "sslshim.h")) as f:
+            names = re.findall(r'#define SSLSHIM_ENV_\w+\s+"(\w+)"', f.read())
+        with open(page) as f:
+            text = f.read()
+        env = text.split(".SH ENVIRONMENT", 1)[1].split(".SH ", 1)[0]
+        self.assertGreater(len(names), 10)
+        for n in names:
+            self.assertIn(n, env, n)
+        for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "ENVIRONMENT", "FILES",
+                        "EXIT STATUS", "EXAMPLES", "SEE ALSO"):
+            self.assertIn(".SH " + section + "\n", text, section)
+        for sub in ("run", "report", "collect", "check"):
+            self.assertIn(".B sslshim " + sub, text.split(".SH DESCRIPTION", 1)[0], sub)
