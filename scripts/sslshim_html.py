@@ -7,7 +7,7 @@ import html
 import os
 
 from sslshim_analysis import parse_ts
-from sslshim_symbols import frame_label
+from sslshim_symbols import display_frames, frame_label
 from sslshim_text import show_value
 
 LADDER_ROWS = 160
@@ -198,7 +198,7 @@ def said_table(who, sd):
 
 def stack_table(frames):
     rows = "".join("<tr><td>#%d</td><td class=\"mono\">%s</td></tr>" % (i, esc(frame_label(f)))
-                   for i, f in enumerate(frames))
+                   for i, f in display_frames(frames))
     return "<table class=\"stack\">%s</table>\n" % rows
 
 

@@ -20,6 +20,7 @@ how far past it the address lies), never shown as that function.
 """
 import bisect
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -272,8 +273,38 @@ class Symbolizer:
         return [self.frame(host, fr) for fr in frames or ()]
 
 
+# Objects that are an interpreter: a stack through a Python (Perl, Ruby,
+# Node) program has dozens of the interpreter's own frames per call of the
+# script, which say nothing about where in the script the call was made.
+INTERPRETER = re.compile(r"^(lib)?(python|perl|ruby|node)[\d.]*(\.so.*|d?m?)?$")
+INTERPRETER_RUN = 3              # collapsed from this many consecutive frames
+
+
+def display_frames(frames):
+    """[(index, frame)] to show: a run of INTERPRETER_RUN or more frames in
+    one interpreter object is one entry, {"collapsed": n, "obj": path}."""
+    out, i = [], 0
+    while i < len(frames):
+        obj = frames[i].get("obj") or ""
+        j = i
+        if INTERPRETER.match(os.path.basename(obj)):
+            while j < len(frames) and frames[j].get("obj") == obj:
+                j += 1
+        if j - i >= INTERPRETER_RUN:
+            out.append((i, {"collapsed": j - i, "obj": obj}))
+            i = j
+        else:
+            out.append((i, frames[i]))
+            i += 1
+    return out
+
+
 def frame_label(f):
-    """One line for a symbolized frame (see Symbolizer.frame)."""
+    """One line for a symbolized frame (see Symbolizer.frame), or for a run
+    of an interpreter's frames (display_frames)."""
+    if f.get("collapsed"):
+        return "%d frames in %s (the interpreter running the script)" % (
+            f["collapsed"], os.path.basename(f.get("obj") or "?"))
     name = f.get("fn") or f.get("name")
     if f.get("fn") and f.get("name") and f["fn"].split("+")[0] != f["name"].split("+")[0]:
         name = "%s [%s]" % (f["fn"], f["name"])       # e.g. a mangled recorded name

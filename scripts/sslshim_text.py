@@ -1,7 +1,7 @@
 """The report as plain text (ASCII apart from what peers sent)."""
 import textwrap
 
-from sslshim_symbols import frame_label, frame_short
+from sslshim_symbols import display_frames, frame_label, frame_short
 
 TIMELINE_SHOWN = 120
 
@@ -63,7 +63,7 @@ def timeline_lines(entries, indent, elided=0):
 
 
 def stack_lines(frames, indent):
-    return ["%s#%-2d %s" % (indent, i, frame_label(f)) for i, f in enumerate(frames)]
+    return ["%s#%-2d %s" % (indent, i, frame_label(f)) for i, f in display_frames(frames)]
 
 
 def _selection_words(sel):

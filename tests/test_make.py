@@ -3,7 +3,6 @@ alerts and the retrying function; `make install` honours PREFIX and DESTDIR."""
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 
 from lib import ROOT, ShimTest, run

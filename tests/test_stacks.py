@@ -114,3 +114,28 @@ class HonestNames(ShimTest):
                             "%s shown for libcurl.so.4+0x%s, which is not inside it" % (name, off))
         self.assertTrue(guesses or all(" at " in l for l, _ in frames),
                         "no frame of a stripped libcurl was marked a guess:\n" + rep.stdout[-3000:])
+
+    def test_interpreter_frames_are_one_line(self):
+        """A Python program's stack: the interpreter's own frames, a dozen per
+        call, are one line ("10 frames in python3.11"), the rest as they are."""
+        server, port = self.openssl_server("-www", "-naccept", "1", env=plain_env())
+        script = ("import ssl, socket\n"
+                  "ctx = ssl.create_default_context(cafile=%r)\n"
+                  "s = socket.create_connection(('127.0.0.1', %d))\n"
+                  "try:\n    ctx.wrap_socket(s, server_hostname='localhost')\n"
+                  "except ssl.SSLError:\n    print('REFUSED')\n" % (certs()["untrusted.pem"], port))
+        r = run(["/usr/bin/python3", "-c", script], env=self.env(), universal_newlines=True)
+        self.assertIn("REFUSED", r.stdout, r.stderr)
+        sslshim = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               "scripts", "sslshim")
+        rep = run([sys.executable, sslshim, "report", self.logdir], universal_newlines=True)
+        self.assertIn("Stack (", rep.stdout, rep.stdout[-3000:])
+        frames = re.findall(r"^\s+#(\d+)\s+(.*)$", rep.stdout.split("Stack (", 1)[1], re.M)
+        collapsed = [(int(i), t) for i, t in frames
+                     if re.match(r"\d+ frames in (lib)?python3", t)]
+        self.assertTrue(collapsed, rep.stdout[-3000:])
+        # the numbering counts the frames the line stands for
+        n = int(collapsed[0][1].split()[0])
+        after = [int(i) for i, _ in frames if int(i) > collapsed[0][0]]
+        self.assertGreaterEqual(n, 3)
+        self.assertEqual(after[0], collapsed[0][0] + n)
