@@ -99,6 +99,24 @@ def _note_event(line, modules, procs):
     elif kind == "process" and len(procs) < MAX_PROCESSES:
         procs.append({k: ev.get(k) for k in ("host", "pid", "exe", "openssl", "libssl",
                                              "shim", "ts")})
+        keylog = (ev.get("config") or {}).get("keylog")
+        if isinstance(keylog, str) and keylog:
+            procs[-1]["keylog"] = keylog
+
+
+def named_keylogs(procs, host, already):
+    """The key logs the processes of this host name (config.keylog, wherever
+    SSLSHIM_KEYLOG or SSLKEYLOGFILE put them) that are not among `already`:
+    [(path, member)] of the files that exist and hold key log lines."""
+    out, seen = [], {os.path.abspath(p) for p, _ in already}
+    for i, proc in enumerate(procs):
+        p = proc.get("keylog")
+        if not p or proc.get("host") != host or os.path.abspath(p) in seen:
+            continue
+        seen.add(os.path.abspath(p))
+        if os.path.isfile(p) and classify(p) == "keylog":
+            out.append((p, "keylogs/%d-%s" % (i, os.path.basename(p))))
+    return out
 
 
 def _cmd(argv):
@@ -160,6 +178,7 @@ def main(argv):
     modules, procs = {}, []
     for p, _ in logs:
         scan(p, modules, procs)
+    keylogs += named_keylogs(procs, host, keylogs)
     objects = []
     copies = []
     for (mhost, path), bid in sorted(modules.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):

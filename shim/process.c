@@ -105,7 +105,12 @@ static void config_field(struct ev *e)
     ev_uint(e, "data_bytes", config.data_bytes);
     ev_str(e, "exe", config.exe_list[0] ? config.exe_list : NULL);
     ev_str(e, "valgrind", config.valgrind_auto ? "auto" : "off");
-    ev_bool(e, "keylog", config.keylog[0] != '\0');   /* the path is not logged */
+    /* where the key log goes (the secrets are in the file, not its name):
+     * `collect --include-keylog` finds it there */
+    if (config.keylog[0])
+        ev_str(e, "keylog", config.keylog);
+    else
+        ev_bool(e, "keylog", false);
     ev_obj_end(e);
 }
 

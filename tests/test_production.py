@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import socket
 import subprocess
 import textwrap
@@ -372,6 +373,39 @@ class KeyLog(ShimTest):
         self.assertGreaterEqual(len(lines), 5)         # TLS 1.3: five secrets
         self.assertEqual(len(lines), len(set(lines)), lines)
         self.assertTrue(self.all_events(), "curl ran without the shim?")
+
+    def test_collect_finds_the_key_log_wherever_it_was_written(self):
+        """The key log outside the log directory (where SSLKEYLOGFILE points):
+        collect --include-keylog packs it, found through the process line;
+        without the option it stays out."""
+        import tarfile
+        server, port = self.openssl_server("-www", "-naccept", "1", env=plain_env())
+        keys = os.path.join(self.tmp, "elsewhere", "keys.txt")
+        os.makedirs(os.path.dirname(keys))
+        run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port], input=b"", stdin=None,
+            env=self.env(SSLKEYLOGFILE=keys))
+        self.assertEqual(self.all_events()[0]["config"]["keylog"], keys)
+        sslshim = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               "scripts", "sslshim")
+        for include in (True, False):
+            out = os.path.join(self.tmp, "b%d.tar.gz" % include)
+            r = run([sys.executable, sslshim, "collect", "-o", out, "--no-objects"]
+                    + (["--include-keylog"] if include else []) + [self.logdir],
+                    universal_newlines=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with tarfile.open(out) as t:
+                names = [n.split("/", 1)[1] for n in t.getnames()]     # below the top dir
+                top = t.getnames()[0].split("/", 1)[0] + "/"
+                manifest = json.load(t.extractfile(top + "manifest.json"))
+                secrets = [top + n for n in names if n.startswith("keylogs/")]
+                if include:
+                    self.assertEqual(len(secrets), 1, names)
+                    with open(keys, "rb") as f:
+                        self.assertEqual(t.extractfile(secrets[0]).read(), f.read())
+                    self.assertEqual(manifest["keylogs"][0]["path"], keys)
+                else:
+                    self.assertEqual(secrets, [])
+                    self.assertEqual(manifest["keylogs"], {"left_out": 1})
 
     def test_keys_stay_out_by_default(self):
         server, port = self.openssl_server("-www", "-naccept", "1", env=plain_env())
