@@ -101,6 +101,26 @@ def child_env(shim, logdir, opts, base=None):
     return env
 
 
+# A service run as root drops privileges in its workers (nginx's run as
+# www-data or nobody): a directory only root can write would record nothing
+# of them.  So a log directory that `run` makes as root is 1733, like /tmp
+# without the listing: every user can make files in it (each process its
+# own, 0600), none can list it or remove another's; and the directory above
+# it lets others through (0711), nothing more.  Everyone else: 0700.
+SHARED_RUN_DIR = 0o1733
+
+
+def make_log_dir(d):
+    """mkdir d (FileExistsError when it exists) with the mode above."""
+    os.mkdir(d, 0o700)
+    if os.geteuid() == 0:
+        os.chmod(d, SHARED_RUN_DIR)
+        parent = os.path.dirname(os.path.abspath(d))
+        st = os.stat(parent)
+        if st.st_uid == 0 and not st.st_mode & 0o011:
+            os.chmod(parent, (st.st_mode & 0o7777) | 0o011)
+
+
 def new_run_dir():
     root = default_log_root()
     err = ensure_private_dir(root)
@@ -110,7 +130,7 @@ def new_run_dir():
     for n in range(1000):
         d = os.path.join(root, "run-%s%s" % (stamp, "-%d" % n if n else ""))
         try:
-            os.mkdir(d, 0o700)
+            make_log_dir(d)
             return d
         except FileExistsError:
             continue
@@ -149,7 +169,11 @@ def main(argv, command_path):
     try:
         if opts["dir"]:
             logdir = os.path.abspath(opts["dir"])
-            os.makedirs(logdir, mode=0o700, exist_ok=True)
+            os.makedirs(os.path.dirname(logdir), mode=0o700, exist_ok=True)
+            try:
+                make_log_dir(logdir)
+            except FileExistsError:
+                pass
             if not os.path.isdir(logdir):
                 raise OSError("%s is not a directory" % logdir)
         else:

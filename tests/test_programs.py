@@ -3,9 +3,11 @@ nginx with worker processes, and Python's ssl module (both Pythons)."""
 import os
 import shutil
 import socket
+import sys
 import textwrap
+import time
 
-from lib import ShimTest, certs, events, logs, plain_env, run, sha256_fingerprint
+from lib import ROOT, ShimTest, certs, events, logs, plain_env, run, sha256_fingerprint
 
 PY_CLIENT = textwrap.dedent("""
     import socket, ssl, sys
@@ -29,6 +31,30 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+NGINX_CONF = textwrap.dedent("""
+                daemon off;
+                master_process on;
+                worker_processes 2;
+                pid %(tmp)s/nginx.pid;
+                error_log %(tmp)s/error.log info;
+                events { worker_connections 64; }
+                http {
+                    access_log off;
+                    client_body_temp_path %(tmp)s/body;
+                    proxy_temp_path %(tmp)s/proxy;
+                    fastcgi_temp_path %(tmp)s/fastcgi;
+                    uwsgi_temp_path %(tmp)s/uwsgi;
+                    scgi_temp_path %(tmp)s/scgi;
+                    server {
+                        listen 127.0.0.1:%(port)d ssl;
+                        ssl_certificate %(cert)s;
+                        ssl_certificate_key %(key)s;
+                        location / { return 200 "hello from nginx\\n"; }
+                    }
+                }
+            """)
 
 
 class RealPrograms(ShimTest):
@@ -73,6 +99,49 @@ class RealPrograms(ShimTest):
     def test_path_python_ssl_client(self):
         self.python_client("python3")
 
+    def test_sslshim_run_as_root_records_nginx_workers(self):
+        """`sslshim run` as root, nginx's workers as nobody/www-data: the log
+        directory run makes lets them write (1733), and their handshakes are
+        there.  (Before, the directory was root's 0700: nothing recorded.)"""
+        if os.geteuid() != 0:
+            self.skipTest("needs root")
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not os.path.exists(nginx):
+            self.skipTest("nginx not installed")
+        c = certs()
+        port = free_port()
+        conf = self.nginx_conf(port, c)
+        os.chmod(self.tmp, 0o755)
+        out = os.path.join(self.tmp, "runlogs")
+        sslshim = os.path.join(ROOT, "scripts", "sslshim")
+        run_proc = self.start([sys.executable, sslshim, "run", "-q", "-o", out, "--",
+                               nginx, "-c", conf, "-p", self.tmp], env=plain_env())
+        url = "https://localhost:%d/" % port
+        for _ in range(50):
+            r = run(["curl", "-sS", "--max-time", "5", "--cacert", c["ca.pem"],
+                     "--resolve", "localhost:%d:127.0.0.1" % port, url],
+                    env=plain_env(), universal_newlines=True)
+            if r.returncode == 0:
+                break
+            time.sleep(0.1)
+        self.assertEqual(r.stdout, "hello from nginx\n", r.stderr)
+        run_proc.stop()                       # run passes SIGTERM on to nginx
+        self.assertEqual(os.stat(out).st_mode & 0o7777, 0o1733)
+        files = logs(out, "nginx")
+        owners = {os.stat(p).st_uid for p in files}
+        self.assertTrue(files, os.listdir(out))
+        self.assertNotIn(0, owners, "the workers' own files, not root's")
+        done = [d for evs in files.values() for d in events(evs, "handshake_done")]
+        self.assertTrue(done, files)
+        self.assertIn("logs in %s/" % out, run_proc.errors())
+
+    def nginx_conf(self, port, c):
+        conf = os.path.join(self.tmp, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF % {"tmp": self.tmp, "port": port, "cert": c["server.pem"],
+                                  "key": c["server.key"]})
+        return conf
+
     def test_curl_against_nginx_workers(self):
         for tool in ("nginx", "curl"):
             if not shutil.which(tool) and not os.path.exists("/usr/sbin/nginx"):
@@ -80,30 +149,7 @@ class RealPrograms(ShimTest):
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         c = certs()
         port = free_port()
-        conf = os.path.join(self.tmp, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(textwrap.dedent("""
-                daemon off;
-                master_process on;
-                worker_processes 2;
-                pid %(tmp)s/nginx.pid;
-                error_log %(tmp)s/error.log info;
-                events { worker_connections 64; }
-                http {
-                    access_log off;
-                    client_body_temp_path %(tmp)s/body;
-                    proxy_temp_path %(tmp)s/proxy;
-                    fastcgi_temp_path %(tmp)s/fastcgi;
-                    uwsgi_temp_path %(tmp)s/uwsgi;
-                    scgi_temp_path %(tmp)s/scgi;
-                    server {
-                        listen 127.0.0.1:%(port)d ssl;
-                        ssl_certificate %(cert)s;
-                        ssl_certificate_key %(key)s;
-                        location / { return 200 "hello from nginx\\n"; }
-                    }
-                }
-            """) % {"tmp": self.tmp, "port": port, "cert": c["server.pem"], "key": c["server.key"]})
+        conf = self.nginx_conf(port, c)
         # nginx workers drop root for the "nobody" user: give them a log
         # directory they can write (the default, /tmp/sslshim-<uid>/, needs
         # nothing: each uid gets its own).
