@@ -237,8 +237,16 @@ class Command(ShimTest):
                       text(r)[1])
         self.assertTrue(m, text(r)[1])
         try:
-            self.assertEqual(os.stat(m.group(1)).st_mode & 0o777, 0o700)
-            self.assertEqual(os.stat(os.path.dirname(m.group(1))).st_mode & 0o777, 0o700)
+            run_dir, parent = os.stat(m.group(1)), os.stat(os.path.dirname(m.group(1)))
+            if os.geteuid() == 0:
+                # root's run directory takes the files of a service's workers
+                # (sslshim_run.SHARED_RUN_DIR): anyone may add a file, no one
+                # else may list it; the one above only lets them through
+                self.assertEqual(run_dir.st_mode & 0o7777, 0o1733)
+                self.assertEqual(parent.st_mode & 0o777 & ~0o011, 0o700)
+            else:
+                self.assertEqual(run_dir.st_mode & 0o777, 0o700)
+                self.assertEqual(parent.st_mode & 0o777, 0o700)
         finally:
             shutil.rmtree(m.group(1))
 
