@@ -211,7 +211,7 @@ def follow(target):
         sys.stdout.flush()
 
     f = Follower(target, write)
-    f.offsets = {p: os.path.getsize(p) for p in f._files()}
+    f.from_end()
     try:
         while True:
             f.poll()

@@ -100,6 +100,10 @@ class Follower:
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
+    def from_end(self):
+        """Show only what is written from now on (report --follow)."""
+        self.offsets = {p: os.path.getsize(p) for p in self._files()}
+
     def start(self):
         self.thread.start()
 

@@ -25,7 +25,8 @@ static bool listed(const char *const *list, const char *s)
     return false;
 }
 
-bool redact_takes_secret(const char *opt) { return opt && listed(secret_options, opt); }
+/* Whether the argument after `opt` is a secret as a whole. */
+static bool takes_secret(const char *opt) { return opt && listed(secret_options, opt); }
 
 struct out {
     char *p, *end;                 /* end: room for the NUL */
@@ -113,7 +114,7 @@ const char *redact_arg(const char *arg, size_t len, const char *prev, char *out,
     struct out o = { out, out + (size ? size - 1 : 0) };
     if (!size)
         return out;
-    if (redact_takes_secret(prev)) {
+    if (takes_secret(prev)) {
         put(&o, REDACTED, sizeof REDACTED - 1);
     } else if (prev && listed(user_options, prev)) {
         const char *colon = memchr(arg, ':', len);

@@ -22,9 +22,6 @@
 
 #define REDACTED "<redacted>"
 
-/* Whether the argument after `opt` is a secret as a whole. */
-bool redact_takes_secret(const char *opt);
-
 /* `arg` (the argument after `prev`, or NULL for the first) as it may be
  * logged, into out (NUL-terminated, cut to size).  Returns out. */
 const char *redact_arg(const char *arg, size_t len, const char *prev, char *out, size_t size);

@@ -500,6 +500,20 @@ static bool within_size_limit_locked(size_t len)
     return limit == RLIM_INFINITY || sink.size + len <= (uint64_t)limit;
 }
 
+/* The reader went away (a FIFO's, the syslog daemon restarted): open
+ * again, at most once a second, rather than write into nothing. */
+static bool reader_gone(int err)
+{
+    return err == EPIPE || err == ECONNREFUSED || err == ENOTCONN || err == ENOENT;
+}
+
+/* ...so the log is closed and opened again from a second on. */
+static void reopen_later_locked(void)
+{
+    close_log();
+    sink.retry_open_at = time(NULL) + 1;
+}
+
 __attribute__((cold)) static void count_failed_write(int err, unsigned lines)
 {
     if (err == ENOSPC || err == EDQUOT) {
@@ -511,7 +525,7 @@ __attribute__((cold)) static void count_failed_write(int err, unsigned lines)
     } else if (err == EAGAIN) {
         warn_once("reader not keeping up with", err);
         count_dropped(lines, "would block");
-    } else if (err == EPIPE || err == ECONNREFUSED || err == ENOTCONN || err == ENOENT) {
+    } else if (reader_gone(err)) {
         warn_once("no reader on", err);
         count_dropped(lines, "no reader");
     } else if (err == EROFS || err == EACCES || err == EPERM) {
@@ -575,13 +589,6 @@ static bool send_datagram_locked(const char *d, size_t len, int *err)
     return true;
 }
 
-/* The reader went away (a FIFO's, the syslog daemon restarted): open
- * again, at most once a second, rather than write into nothing. */
-static bool reader_gone(int err)
-{
-    return err == EPIPE || err == ECONNREFUSED || err == ENOTCONN || err == ENOENT;
-}
-
 /* Write `lines` whole lines at once: all of them, or none (a cut is taken
  * back or completed later, ownfd_write_line). */
 static bool write_lines_locked(const char *text, size_t len, unsigned lines)
@@ -604,8 +611,7 @@ static bool write_lines_locked(const char *text, size_t len, unsigned lines)
     }
     count_failed_write(err, lines);
     if (reader_gone(err)) {
-        close_log();
-        sink.retry_open_at = time(NULL) + 1;
+        reopen_later_locked();
     }
     return false;
 }
@@ -967,8 +973,7 @@ static void *sender_main(void *arg)
         int err = 0;
         if (!sink.closed && fd == sink.out.fd && ready_locked() && !send_waiting_locked(&err) &&
             reader_gone(err)) {
-            close_log();
-            sink.retry_open_at = time(NULL) + 1;
+            reopen_later_locked();
         }
         if (!dgramq_empty() && dgramq_count() >= before) {
             unlock_sink();            /* writable yet refused: never spin */
@@ -1005,8 +1010,7 @@ void sink_send_waiting(void)
     lock_sink();
     int err = 0;
     if (!dgramq_empty() && ready_locked() && !send_waiting_locked(&err) && reader_gone(err)) {
-        close_log();
-        sink.retry_open_at = time(NULL) + 1;
+        reopen_later_locked();
     }
     unlock_sink();
     errno = saved;
