@@ -7,8 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 /* The key log holds secrets: it is checked to still be the file we opened
@@ -17,6 +19,40 @@
 static pthread_mutex_t keylog_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct owned_fd keylog_out = OWNFD_NONE;
 static bool warned;
+
+/* The key log is one file for many processes: this one, its fork children,
+ * every program run with the same SSLKEYLOGFILE.  A line that a full disk
+ * cuts short is taken back only if the file still ends with it (ownfd.c),
+ * and that check and the truncation must not race another process's line,
+ * nor may another process append after a fragment still to be completed.
+ * So each line is written under an flock(2) on the file, and a process
+ * whose line was cut keeps the lock until the line is whole (or it exits).
+ * The lock is only ever tried, a few times: a process that cannot have it
+ * at once leaves its line out rather than wait. */
+#define FILE_LOCK_TRIES 64
+static bool file_locked;          /* by this process, on keylog_out */
+
+static bool lock_file_locked(void)
+{
+    if (file_locked)
+        return true;
+    for (int i = 0; i < FILE_LOCK_TRIES; i++) {
+        if (flock(keylog_out.fd, LOCK_EX | LOCK_NB) == 0)
+            return file_locked = true;
+        if (errno != EWOULDBLOCK && errno != EINTR)
+            return true;              /* no locks here (ENOLCK): write as before */
+        sched_yield();
+    }
+    return false;
+}
+
+static void unlock_file_locked(void)
+{
+    if (file_locked && !keylog_out.rest_len) {
+        (void)flock(keylog_out.fd, LOCK_UN);
+        file_locked = false;
+    }
+}
 
 bool keylog_enabled(void) { return config.keylog[0] != '\0'; }
 
@@ -36,6 +72,7 @@ static bool keylog_open_locked(void)
     if (ownfd_state(&keylog_out, &st) != OWNFD_GONE)
         return true;
     ownfd_forget(&keylog_out);               /* never opened, or the program's now */
+    file_locked = false;                     /* it went with the description */
     int fd = ownfd_open_append(config.keylog);
     if (fd >= 0 && ownfd_adopt(&keylog_out, fd))
         return true;
@@ -81,8 +118,10 @@ static void shim_keylog(const SSL *s, const char *line)
     size_t n = config.keylog_standard && prog ? 0 : keylog_format(buf, sizeof buf, line);
     if (n) {
         pthread_mutex_lock(&keylog_lock);
-        if (keylog_open_locked())
+        if (keylog_open_locked() && lock_file_locked()) {
             (void)ownfd_write_line(&keylog_out, buf, n);
+            unlock_file_locked();
+        }
         pthread_mutex_unlock(&keylog_lock);
     }
     errno = saved_errno;
@@ -104,6 +143,7 @@ void keylog_atfork_child(void)
 {
     pthread_mutex_unlock(&keylog_lock);
     ownfd_release_copy(&keylog_out);   /* the child opens its own; a cut line is the parent's */
+    file_locked = false;               /* and so is the file lock, on the shared description */
 }
 
 OSSL_TRAMPOLINES(shim_keylog, (const SSL *s, const char *line), (s, line))

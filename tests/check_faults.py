@@ -146,10 +146,19 @@ def check_log_file(path, problems, notes=None, ends_abruptly=False):
     return n
 
 
-def check_keylog(path, problems):
+def check_keylog(path, problems, notes=None, ends_abruptly=False):
+    """Whole lines only.  The one exception is the file's end, when the
+    program _exit()ed: a thread stopped between a short write and taking it
+    back leaves its fragment last (no line may follow it: the writer holds
+    the file's lock until its line is whole)."""
     with open(path, "rb") as f:
         data = f.read()
-    for i, raw in enumerate(data.splitlines(keepends=True), 1):
+    lines = data.splitlines(keepends=True)
+    if lines and not lines[-1].endswith(b"\n") and ends_abruptly and notes is not None:
+        notes.append("%s: last line has no newline (%d bytes) (the program _exit()ed while a "
+                     "thread was writing it)" % (os.path.basename(path), len(lines[-1])))
+        lines.pop()
+    for i, raw in enumerate(lines, 1):
         if not KEYLOG_LINE.match(raw):
             problems.append("%s:%d: not a whole key log line: %r"
                             % (os.path.basename(path), i, raw[:160]))
@@ -505,9 +514,14 @@ def workloads(world):
         OpensslWorkload(world),
         CurlWorkload(world),
     ] + [w for w in (
-        # fork() while 3 threads handshake (the shim's fork handlers under faults)
+        # fork() between 3 threads' handshakes; each child handshakes too
         HarmWorkload(world, "fork-threads", "harm_fork", ["--threads", "3", "--forks", "5"],
                      processes=6, ends_abruptly=True),   # _exit() with the workers running
+        # fork() while 3 threads are anywhere in OpenSSL and the shim; the
+        # children exit() (the shim's fork handlers and exit under faults)
+        HarmWorkload(world, "fork-exit", "harm_fork", ["--threads", "3", "--forks", "8",
+                                                       "--child", "exit"],
+                     processes=9, ends_abruptly=True),
         # exit() while 4 threads create, handshake and free SSL objects
         HarmWorkload(world, "exit-race", "harm_exit_race", ["--threads", "4", "--after-ms",
                                                             "200"]),
@@ -631,7 +645,7 @@ def execute(run, baseline, root, slot, shim=FAULT_SHIM):
                                      ends_abruptly=run.workload.ends_abruptly)
     keylog = os.path.join(rundir, "logs.keys.log")
     if os.path.exists(keylog):
-        check_keylog(keylog, run.problems)
+        check_keylog(keylog, run.problems, run.notes, ends_abruptly=run.workload.ends_abruptly)
     check_datagrams(grams, run.problems)
     run.lines = nlines + len(grams)
     run.seconds = time.time() - t0

@@ -596,6 +596,28 @@ class Races(NeverHarm):
                 re.search(r"atfork|shim/|sink\.c|conn\.c|flight\.c|loop\.c|stack\.c|init\.c", rec)]
         self.assertFalse(ours, "\n".join(ours)[:3000])
 
+    def test_fork_while_threads_are_in_the_shim(self):
+        """Children fork()ed while 4 threads are anywhere in OpenSSL and the
+        shim, and exit() at once (a threaded server's fork-and-exec): the
+        shim's fork handlers and exit never hang or fail a child, and a
+        child that makes no TLS call writes no log."""
+        server, port = self.echo_server()
+        cmd = [fixture("harm_fork"), "--port", str(port), "--cafile", certs()["ca.pem"],
+               "--threads", "4", "--forks", "40", "--child", "exit", "--timeout", "200"]
+        plain = self.bounded(cmd, plain_env(), 250)
+        self.assertEqual(plain.stdout, "FORKS ok=40 hung=0 failed=0\n", plain.stderr)
+        for stacks in ("errors", "all"):
+            logdir = os.path.join(self.tmp, "exit-stacks-" + stacks)
+            env = self.env(SSLSHIM_STACKS=stacks)
+            env["SSLSHIM_LOG"] = logdir + "/"
+            shimmed = self.bounded(cmd, env, 250)
+            self.assert_same_run(plain, shimmed, "fork and exit with SSLSHIM_STACKS=" + stacks)
+            files = logs(logdir, "harm_fork")
+            self.assertEqual(len(files), 1, sorted(files))
+            for path, evs in files.items():
+                self.assertEqual(evs[0]["ppid"], os.getpid(), path)
+                self.assert_seq_complete(evs, path)
+
     def test_fork_while_threads_log(self):
         server, port = self.echo_server()
         cmd = [fixture("harm_fork"), "--port", str(port), "--cafile", certs()["ca.pem"],
