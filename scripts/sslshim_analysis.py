@@ -446,7 +446,7 @@ class Analysis:
         self.window = collections.deque()   # the last connections ended, whole
         self.folded = Folded()
         self.loops = []                  # (proc, event)
-        self.misuse = []                 # (proc, event)
+        self.misuse = []                 # (proc, event, conn)
         self.alert_counts = collections.Counter()   # (dir, level, desc) -> n
         self.alert_who = {}              # (dir, level, desc) -> set of proc names
         self.counts = collections.Counter()         # ev (bytes) -> events
@@ -968,7 +968,7 @@ class Analysis:
         c.add((ev.get("seq"), ev["ts"], "error", ev))
 
     def _ev_misuse(self, p, c, ev):
-        self.misuse.append((p, ev))
+        self.misuse.append((p, ev, c))
         if len(c.misuse) < 10:
             c.misuse.append(ev)
             if ev.get("stack"):
@@ -1048,16 +1048,28 @@ class Analysis:
         return (self.group_retained[c.sig] < RETAIN
                 or any(cr in self.retained_crs for cr in c.crs))
 
+    def _unselect(self, c):
+        """c is not of the selected peers.  Its lines were applied as they
+        came (a loop, a misuse, a long one): what they counted is taken back."""
+        for a in c.alerts:
+            key = (a["dir"], a.get("level"), a["desc"])
+            self.alert_counts[key] -= 1
+            if self.alert_counts[key] <= 0:
+                del self.alert_counts[key]
+        if c.misuse:
+            self.misuse = [m for m in self.misuse if m[2] is not c]
+        self.unselected += 1
+
+    def _selected(self, c):
+        if self.peer_select is None:
+            return True
+        if c.peer is None and any(m.get("kind") == "after_fork" for m in c.misuse):
+            return True           # a fork child's copy: its parent's peer decides (finish)
+        return self.peer_select(c.peer, c.sni)
+
     def _close(self, c):
-        if self.peer_select is not None and not self.peer_select(c.peer, c.sni):
-            # its lines were applied as they came (a loop, a misuse, a long
-            # one): what they counted is taken back
-            for a in c.alerts:
-                key = (a["dir"], a.get("level"), a["desc"])
-                self.alert_counts[key] -= 1
-                if self.alert_counts[key] <= 0:
-                    del self.alert_counts[key]
-            self.unselected += 1
+        if not self._selected(c):
+            self._unselect(c)
             return
         for a in c.alerts:       # the role may only be known from conn_end (level errors)
             key = (a["dir"], a.get("level"), a["desc"])
@@ -1147,6 +1159,9 @@ class Analysis:
             parent = None
             if forked:
                 parent = by_key.get((c.proc.host, forked[0].get("parent_pid"), c.id))
+            if forked and parent is None and c.peer is None and self.peer_select is not None:
+                self._unselect(c)              # its parent's connection was not selected
+                continue
             if parent is not None and parent is not c:
                 self.whole(parent)
                 for m in forked:

@@ -428,7 +428,7 @@ def build(an, sym, reader, problems, show_all=False, select=None):
         "misuse": [{"process": p.label(), "conn": m.get("conn"), "kind": m.get("kind"),
                     "fn": m.get("fn"), "ts": m.get("ts"), "tid": m.get("tid"),
                     "other_tid": m.get("other_tid"), "parent_pid": m.get("parent_pid")}
-                   for p, m in an.misuse[:100]],
+                   for p, m, _ in an.misuse[:100]],
         "dropped": [dict(d, process=p.label()) for p in an.procs.values() for d in p.dropped],
         "symbolizer_notes": sorted(sym.notes),
     }

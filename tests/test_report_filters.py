@@ -226,6 +226,31 @@ class ReportFilters(unittest.TestCase):
         self.assertEqual(doc["unselected_connections"], 6)
         self.assertEqual(doc["alerts"], [])
 
+    def test_peer_selects_misuse_too(self):
+        """A misuse (parent and fork child writing one SSL) is of its
+        connection's peer: --peer another address leaves it out, as it
+        leaves out that connection's alerts."""
+        d = os.path.join(RUN.root, "misuse")
+        c = certs()
+        server = Proc([fixture("tls_server"), "--port", "0", "--cert", c["server.pem"],
+                       "--key", c["server.key"], "--conns", "1"], env=plain_env())
+        try:
+            port = server.wait_for(r"PORT (\d+)").group(1)
+            r = run([fixture("tls_client"), "--port", port, "--cafile", c["ca.pem"],
+                     "--share-fork", "--send", "hello"], env=shim_env(d),
+                    universal_newlines=True)
+            self.assertIn("CHILD_WRITE", r.stdout, r.stderr)
+        finally:
+            server.stop()
+        logged = [e for evs in logs(d).values() for e in evs if e["ev"] == "misuse"]
+        self.assertTrue(logged, "the shim logged no misuse")
+        doc = self.report("--peer", "127.0.0.1:" + port, d)
+        self.assertEqual(len(doc["misuse"]), len(logged))
+        self.assertEqual(doc["summary"]["misuse"], len(logged))
+        doc = self.report("--peer", "192.0.2.1:" + port, d)
+        self.assertEqual(doc["misuse"], [])
+        self.assertEqual(doc["summary"]["misuse"], 0)
+
     @staticmethod
     def _local_of_bad():
         start = [e for e in RUN.files["bad"][1] if e["ev"] == "handshake_start"][0]
