@@ -79,6 +79,7 @@ class Problems:
         self.count = 0
         self.lines_written = 0
         self.per_source = {}     # source -> [problems, problems printed]
+        self.progress = None     # a progress line to erase before a problem's
 
     def add(self, source, line, message):
         self.count += 1
@@ -96,6 +97,8 @@ class Problems:
                       "first %d in all)" % (source, MAX_KEPT))
 
     def _say(self, text):
+        if self.progress is not None:
+            self.progress.done()
         self.stream.write("sslshim: %s\n" % text)
         self.lines_written += 1
         if self.lines_written == TOTAL_SHOWN:
@@ -620,6 +623,7 @@ class Reader:
         self.hosts = None          # read_lines: only these hosts
         self.select = None         # read_lines: a Selection judged per line
         self.unreadable = []       # inputs that could not be opened
+        self.progress = None       # a sslshim_progress.Progress, told of each block
 
     def close(self):
         for d in self._tmpdirs:
@@ -661,8 +665,15 @@ class Reader:
         # A pipe is copied to a file first, so that a gzip or tar stream can
         # be sniffed and read like any other input.
         spool = os.path.join(self.tmpdir(), "spool")
+        read = getattr(stream, "read1", stream.read)
         with open(spool, "wb") as f:
-            shutil.copyfileobj(stream, f)
+            while True:
+                data = read(READ_CHUNK)
+                if not data:
+                    break
+                f.write(data)
+                if self.progress is not None:
+                    self.progress.spooled(len(data))
         self._path(spool, name, sink)
 
     def _path(self, path, name, sink):
@@ -783,8 +794,11 @@ class Reader:
         add = batch.append
         skipping = {}        # pid -> [first line, count]: newer schema
         n = 0
+        progress = self.progress
         try:
             for block, cut in line_blocks(f):
+                if progress is not None:
+                    progress.advance(block)
                 for raw in block:
                     n += 1
                     if len(raw) > MAX_LINE:

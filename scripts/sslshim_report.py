@@ -5,12 +5,14 @@ import collections
 import gc
 import os
 import re
+import sys
 
 from sslshim_analysis import MAX_LISTED, Analysis, parse_ts
 from sslshim_diagnose import diagnose, headline, loop_diagnosis
 from sslshim_explain import peer_label, said
 from sslshim_logs import Problems, Reader, Selection, expand
 from sslshim_paths import this_host
+from sslshim_progress import Progress
 from sslshim_symbols import Symbolizer
 
 FORMAT_VERSION = 1
@@ -490,8 +492,11 @@ def analyze(inputs, quiet=False, show_all=False, stderr=None, hosts=None, select
     # collector would only rescan them again and again.
     gc_was = gc.isenabled()
     gc.disable()
+    progress = Progress(sys.stderr if stderr is None else stderr, Progress.size_of(paths))
+    reader.progress = problems.progress = progress
     try:
         reader.read_lines(paths, an, select=select)
+        progress.done()
         doc = build(an, Symbolizer(this_host()), reader, problems, show_all=show_all,
                     select=select)
     finally:

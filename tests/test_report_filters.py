@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 from lib import (ROOT, TIMEOUT, Proc, certs, fixture, logs, plain_env, run, shim_env)
@@ -377,3 +378,68 @@ class ReportFilters(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ProgressOnATerminal(unittest.TestCase):
+    """Progress on stderr, on a terminal only, for inputs that take more
+    than two seconds: a log fed through a slow pipe (`ssh host cat log |
+    sslshim report -`) for about three seconds."""
+
+    FEED_S = 3.2
+
+    def feed_slowly(self, stderr):
+        with open(RUN.path("server"), "rb") as f:
+            data = f.read()
+        p = subprocess.Popen([sys.executable, SSLSHIM, "report", "--json", "-"],
+                             env=plain_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=stderr)
+        try:
+            pieces = 40
+            step = len(data) // pieces + 1
+            for i in range(0, len(data), step):
+                p.stdin.write(data[i:i + step])
+                p.stdin.flush()
+                time.sleep(self.FEED_S / pieces)
+            p.stdin.close()
+            out = p.stdout.read()
+            self.assertIn(p.wait(timeout=TIMEOUT), (0, 1))
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        return json.loads(out)
+
+    def test_progress_on_a_terminal_then_erased(self):
+        import pty
+        master, slave = pty.openpty()
+        try:
+            doc = self.feed_slowly(slave)
+            os.close(slave)
+            slave = None
+            seen = b""
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:          # EIO: the terminal's other end is closed
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+        finally:
+            if slave is not None:
+                os.close(slave)
+            os.close(master)
+        self.assertEqual(doc["summary"]["connections"], len(RUN.conns("server")))
+        text = seen.decode("utf-8", "replace")
+        self.assertRegex(text, r"\rsslshim report: \d+ KB received, \d s")
+        # the last thing on the terminal erases the progress line
+        self.assertTrue(text.endswith("\r\x1b[K"), repr(text[-200:]))
+
+    def test_no_progress_into_a_pipe(self):
+        with tempfile.TemporaryFile() as err:
+            doc = self.feed_slowly(err)
+            err.seek(0)
+            said = err.read()
+        self.assertEqual(doc["summary"]["connections"], len(RUN.conns("server")))
+        self.assertNotIn(b"\r", said)
+        self.assertNotIn(b"sslshim report:", said)
