@@ -108,6 +108,10 @@ extern "C" {
 #define SSLSHIM_ENV_EXE            "SSLSHIM_EXE"     /* comma-separated names; unset = all */
 #define SSLSHIM_ENV_VALGRIND       "SSLSHIM_VALGRIND" /* auto | off */
 #define SSLSHIM_ENV_DISABLE        "SSLSHIM_DISABLE" /* 1 = inert */
+/* @NAME: the shim's warning lines also go, one datagram each, to the
+ * abstract Unix socket NAME (`sslshim run` listens there, so that a
+ * worker's warning reaches the terminal wherever its stderr went). */
+#define SSLSHIM_ENV_NOTIFY         "SSLSHIM_NOTIFY"
 
 /*
  * Optional runtime API.  A program that wants to mark its own milestones in

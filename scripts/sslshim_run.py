@@ -137,6 +137,83 @@ def new_run_dir():
     raise OSError("cannot create a run directory in %s" % root)
 
 
+class Notices:
+    """The shim's warnings from every process of the run (shim/notify.h):
+    an abstract Unix datagram socket named in SSLSHIM_NOTIFY.  A worker
+    whose stderr goes to the service's own error log, or nowhere, still
+    says on this terminal why it records nothing.  Each line is printed as
+    it comes, with the sender's pid and user (SO_PASSCRED)."""
+
+    SHOWN = 20
+
+    def __init__(self, write):
+        import socket
+        import threading
+        self.write = write
+        self.lines = []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.name = "sslshim-run-%d-%s" % (os.getpid(), os.urandom(6).hex())
+        self.sock.bind("\0" + self.name)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.sock.settimeout(0.2)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def env_value(self):
+        return "@" + self.name
+
+    def _loop(self):
+        import socket
+        import struct
+        while True:
+            try:
+                data, anc, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(12))
+            except socket.timeout:
+                if self.stopping:
+                    return
+                continue
+            except OSError:
+                return
+            pid = uid = None
+            for level, kind, blob in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                    pid, uid, _ = struct.unpack("iii", blob[:12])
+            self._say(data.decode("utf-8", "replace").strip(), pid, uid)
+
+    def _say(self, text, pid, uid):
+        if text.startswith("sslshim: "):
+            text = text[len("sslshim: "):]
+        self.lines.append(text)
+        if len(self.lines) > self.SHOWN:
+            return
+        who = "pid %s" % pid if pid else "a process"
+        if uid is not None and uid != os.geteuid():
+            try:
+                import pwd
+                who += " (%s)" % pwd.getpwuid(uid).pw_name
+            except (KeyError, ImportError):
+                who += " (uid %d)" % uid
+        self.write("sslshim: %s: %s\n" % (who, text))
+
+    def stop(self):
+        """Wait for what is still on its way, then close."""
+        self.stopping = True
+        self.thread.join(2)
+        self.sock.close()
+        if len(self.lines) > self.SHOWN:
+            self.write("sslshim: %d more warnings from the shim not shown\n"
+                       % (len(self.lines) - self.SHOWN))
+
+
+def _stderr_write(text):
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
 def snapshot(d):
     """{path: size} of the log files under d now."""
     out = {}
@@ -184,6 +261,12 @@ def main(argv, command_path):
         return 126
     before = snapshot(logdir)
     env = child_env(shim, logdir, opts)
+    notices = None
+    try:
+        notices = Notices(_stderr_write)
+        env["SSLSHIM_NOTIFY"] = notices.env_value()
+    except OSError:
+        pass                                  # warnings still go to the program's stderr
     follower = None
     if opts["live"]:
         from sslshim_live import Follower
@@ -194,6 +277,8 @@ def main(argv, command_path):
     finally:
         if follower:
             follower.stop()
+        if notices:
+            notices.stop()
     if not started:
         if not opts["dir"]:
             try:
@@ -202,7 +287,8 @@ def main(argv, command_path):
                 pass
         return status
     try:
-        report_after(logdir, before, opts["quiet"], cmd[0])
+        report_after(logdir, before, opts["quiet"], cmd[0],
+                     notices.lines if notices else [])
     except KeyboardInterrupt:
         pass
     return status
@@ -253,7 +339,7 @@ def _live_write(line):
         pass
 
 
-def report_after(logdir, before, quiet, program):
+def report_after(logdir, before, quiet, program, warnings=()):
     after = snapshot(logdir)
     files = [p for p, size in sorted(after.items())
              if (p not in before or size != before[p])]
@@ -263,6 +349,11 @@ def report_after(logdir, before, quiet, program):
       % (logdir, len(logs), "" if len(logs) == 1 else "s"))
     if not logs:
         from sslshim_preflight import reason_nothing_was_recorded
+        cannot = [t for t in warnings if t.startswith("cannot ")]
+        if cannot:
+            w("sslshim: no TLS activity was recorded: the shim could not write its log (%s); "
+              "the warnings above say which process and why.\n" % cannot[0])
+            return
         why = reason_nothing_was_recorded(program)
         w("sslshim: no TLS activity was recorded: %s.\n" % (
             why or "the program made no OpenSSL call through the dynamic linker, or "

@@ -299,6 +299,15 @@ void config_load(struct config *c, const char *(*getenv_fn)(const char *),
             snprintf(c->keylog, sizeof c->keylog, "%s", v);
     }
 
+    v = getenv_fn(SSLSHIM_ENV_NOTIFY);
+    if (v && *v) {
+        if (v[0] != '@' || strlen(v) < 2 || strlen(v) >= sizeof c->notify)
+            warn(c, "%s=%s is not @NAME (at most %zu bytes); not used", SSLSHIM_ENV_NOTIFY, v,
+                 sizeof c->notify - 1);
+        else
+            snprintf(c->notify, sizeof c->notify, "%s", v);
+    }
+
     v = getenv_fn(SSLSHIM_ENV_VALGRIND);
     c->valgrind_auto = true;
     if (v && *v) {

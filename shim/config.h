@@ -37,6 +37,7 @@ struct config {
     char syslog_tag[48];
     char syslog_socket[108];
     bool valgrind_auto;
+    char notify[108];           /* SSLSHIM_NOTIFY=@NAME: warnings to `sslshim run` (notify.h) */
     /* Bad values are reported on first use, not at load: a process that never
      * touches OpenSSL must stay silent (inert until used). */
     unsigned n_warnings;

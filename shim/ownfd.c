@@ -2,6 +2,8 @@
  * checked before use, written without blocking or signals. */
 #include "ownfd.h"
 
+#include "notify.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -295,6 +297,7 @@ bool ownfd_open_stderr(struct owned_fd *o)
 
 void ownfd_say(const char *line, size_t len)
 {
+    notify_runner(line, len);
     struct owned_fd err = OWNFD_NONE;
     if (!ownfd_open_stderr(&err))
         return;

@@ -1,6 +1,7 @@
 """Issue 2, done 1: unmodified real programs under the shim — curl against
 nginx with worker processes, and Python's ssl module (both Pythons)."""
 import os
+import re
 import shutil
 import socket
 import sys
@@ -134,6 +135,46 @@ class RealPrograms(ShimTest):
         done = [d for evs in files.values() for d in events(evs, "handshake_done")]
         self.assertTrue(done, files)
         self.assertIn("logs in %s/" % out, run_proc.errors())
+
+    def test_sslshim_run_shows_a_worker_that_cannot_log(self):
+        """`sslshim run -o DIR` with DIR root's own 0700: nginx's workers
+        (nobody) cannot make their logs there.  Their warning goes to
+        nginx's error log as stderr, and to run's terminal (SSLSHIM_NOTIFY),
+        with the worker's pid and user; run then names that as why nothing
+        was recorded instead of blaming the binary."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root")
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not os.path.exists(nginx):
+            self.skipTest("nginx not installed")
+        c = certs()
+        port = free_port()
+        conf = self.nginx_conf(port, c)
+        os.chmod(self.tmp, 0o755)
+        out = os.path.join(self.tmp, "closed")
+        os.mkdir(out, 0o700)
+        sslshim = os.path.join(ROOT, "scripts", "sslshim")
+        run_proc = self.start([sys.executable, sslshim, "run", "-o", out, "--",
+                               nginx, "-c", conf, "-p", self.tmp], env=plain_env())
+        url = "https://localhost:%d/" % port
+        for _ in range(50):
+            r = run(["curl", "-sS", "--max-time", "5", "--cacert", c["ca.pem"],
+                     "--resolve", "localhost:%d:127.0.0.1" % port, url],
+                    env=plain_env(), universal_newlines=True)
+            if r.returncode == 0:
+                break
+            time.sleep(0.1)
+        self.assertEqual(r.stdout, "hello from nginx\n", r.stderr)   # nginx unharmed
+        run_proc.stop()
+        err = run_proc.errors()
+        workers = {int(m.group(1)) for m in re.finditer(
+            r"sslshim: pid (\d+) \(nobody\): cannot open log %s/nginx\.\1\.jsonl: "
+            r"Permission denied" % re.escape(out), err)}
+        self.assertTrue(workers, err)
+        self.assertNotIn(os.getpid(), workers)
+        self.assertEqual(os.listdir(out), [])
+        self.assertIn("no TLS activity was recorded: the shim could not write its log", err)
+        self.assertNotIn("sslshim check", err)             # the binary is not blamed
 
     def nginx_conf(self, port, c):
         conf = os.path.join(self.tmp, "nginx.conf")

@@ -189,6 +189,16 @@ static void test_config(void)
     config_load(&c, fake_getenv, "curl", true);       /* AT_SECURE wins */
     CHECK(c.disabled);
 
+    static const char *const notify[] = { "SSLSHIM_NOTIFY", "@sslshim-run-1-ab", NULL };
+    fake_env = notify;
+    config_load(&c, fake_getenv, "prog", false);
+    CHECK(strcmp(c.notify, "@sslshim-run-1-ab") == 0 && c.n_warnings == 0);
+    static const char *const bad_notify[] = { "SSLSHIM_NOTIFY", "/run/x.sock", NULL };
+    fake_env = bad_notify;
+    config_load(&c, fake_getenv, "prog", false);
+    CHECK(c.notify[0] == '\0' && c.n_warnings == 1);
+    CHECK(strstr(c.warnings[0], "SSLSHIM_NOTIFY=/run/x.sock is not @NAME") != NULL);
+
     static const char *const off[] = { "SSLSHIM_DISABLE", "1", NULL };
     fake_env = off;
     config_load(&c, fake_getenv, "prog", false);
