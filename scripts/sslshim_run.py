@@ -182,6 +182,9 @@ class Notices:
             self._say(data.decode("utf-8", "replace").strip(), pid, uid)
 
     def _say(self, text, pid, uid):
+        # any local process can send here: no terminal control sequences
+        text = "".join(ch if ch.isprintable() else "\\x%02x" % ord(ch) if ord(ch) < 256
+                       else "\\u%04x" % ord(ch) for ch in text[:2000])
         if text.startswith("sslshim: "):
             text = text[len("sslshim: "):]
         self.lines.append(text)

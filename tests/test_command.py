@@ -230,6 +230,21 @@ class Command(ShimTest):
         self.assertIn("logs in %s/" % self.logdir, e)
         self.assertEqual(o, "", "run must not write on stdout itself")
 
+    def test_run_prints_warnings_sent_to_it_without_control_sequences(self):
+        """SSLSHIM_NOTIFY is an abstract socket any local process can send
+        to: what run prints from it carries no terminal control sequence."""
+        sender = ("import os, socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); "
+                  "s.sendto(b'sslshim: cannot open log /x: \\x1b]0;owned\\x07\\x1b[2Jgone\\n', "
+                  "'\\0' + os.environ['SSLSHIM_NOTIFY'][1:])")
+        r = sslshim("run", "-o", self.logdir, "--", sys.executable, "-c", sender)
+        o, e = text(r)
+        self.assertEqual(r.returncode, 0, e)
+        self.assertRegex(e, r"sslshim: pid \d+: cannot open log /x: "
+                            r"\\x1b\]0;owned\\x07\\x1b\[2Jgone\n")
+        self.assertNotIn("\x1b", e)
+        self.assertNotIn("\x07", e)
+        self.assertIn("no TLS activity was recorded: the shim could not write its log", e)
+
     def test_run_default_log_directory(self):
         r = sslshim("run", "--", "true")
         self.assertEqual(r.returncode, 0)
