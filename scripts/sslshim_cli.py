@@ -1,4 +1,4 @@
-"""Command line of `sslshim`: run, report, collect, check."""
+"""Command line of `sslshim`: run, report, diff, collect, check."""
 import argparse
 import calendar
 import functools
@@ -18,6 +18,7 @@ usage: sslshim run [-o DIR] [--level L] [--stacks S] [--keylog FILE] [--flight] 
                       [--conn N]... [--peer ADDR]... [--since T] [--until T] [--last]
                       [--failed] [-q] [LOG_OR_DIR...]
        sslshim report --follow [LOG_OR_DIR]
+       sslshim diff [--json] [--context N] [--all] [-q] A B
        sslshim collect [-o FILE.tar.gz] [--include-keylog] [--no-objects] [DIR...]
        sslshim check [--keep] | sslshim check PROG
        sslshim --version | SUBCOMMAND --help
@@ -28,6 +29,10 @@ report   explain the logs: failures across hosts, connections by peer and
          outcome, alerts, loops, and for each failure its timeline, stacks,
          both ends joined by client_random, and a diagnosis (exit status: 0
          nothing failed, 1 a failure was found, 2 usage error or unreadable input)
+diff     compare two runs of one scenario (e.g. plain and under Valgrind): match
+         their connections and show, for each, the first state or message where
+         B differs from A, and the alerts, errors and stacks that differ (exit
+         status: 0 no difference, 1 the runs differ, 2 usage error or unreadable input)
 collect  bundle logs with what is needed to read them on another host
 check    test the shim with this host's `openssl s_client` and `s_server`;
          with PROG: what the shim can see of that program (its libssl, or why not)
@@ -56,6 +61,9 @@ def main(argv, command_path):
         return sslshim_run.main(rest, command_path)
     if cmd == "report":
         return report_main(rest)
+    if cmd == "diff":
+        import sslshim_diff
+        return sslshim_diff.main(rest)
     if cmd == "collect":
         import sslshim_collect
         return sslshim_collect.main(rest)
