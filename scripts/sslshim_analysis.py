@@ -325,7 +325,8 @@ class Folded:
     each once.  Lists the report shows (attempts per endpoint, instances per
     kind of failure) keep only their first entries in the report's order."""
 
-    def __init__(self):
+    def __init__(self, cert=norm_cert):
+        self.cert = cert           # a logged certificate as the report keeps it (shared)
         self.connections = 0
         self.failed = 0
         self.open = 0
@@ -335,6 +336,7 @@ class Folded:
         self.loops = {}            # (proc key, peer, sni) -> [connections, failing, last ts]
         self.client_randoms = {}   # client_random -> the role of the end seen, or _JOINED
         self.strings = {}          # outcomes and headlines of attempts, each string once
+        self.ok_facts = {}         # what attempts that ended well negotiated, each once
         self.joined = 0            # handshakes seen from both ends
 
     def add(self, c):
@@ -384,10 +386,31 @@ class Folded:
                                    True, what, c.sig))
         else:
             attempts.append(key + (c.last_ts, c.proc, self.strings.setdefault(outcome, outcome),
-                                   False, "ok", None))
+                                   False, self._ok_facts(c), None))
         if len(attempts) >= 2 * MAX_ATTEMPTS:
             attempts.sort()
             del attempts[MAX_ATTEMPTS:]
+
+    def _ok_facts(self, c):
+        """What a connection that ended well negotiated (version, cipher,
+        peer_cert, local_cert), or None without a handshake_done: one tuple
+        shared by all the connections that agree (the certificates are
+        shared already: Analysis._cert)."""
+        d = c.done
+        if d:
+            facts = (d.get("version"), d.get("cipher"), d.get("peer_cert"), d.get("local_cert"))
+        else:
+            # summarized (Analysis._sketch): its handshake_done waits undecoded
+            body = next((e[4] for e in c.later or () if e[0] == b"handshake_done"), None)
+            if body is None:
+                return None
+            d = body_fields(body)
+            peer, local = d.get("peer_cert"), d.get("local_cert")
+            facts = (d.get("version"), d.get("cipher"),
+                     self.cert(peer) if type(peer) is dict else None,
+                     self.cert(local) if type(local) is dict else None)
+        key = (facts[0], facts[1], id(facts[2]), id(facts[3]))
+        return self.ok_facts.setdefault(key, facts)
 
     def _signature(self, c, key):
         g = self.sigs.get(c.sig)
@@ -444,7 +467,7 @@ class Analysis:
         self.conns = []                  # after finish(): the connections kept whole
         self.kept = []                   # retained connections, and the ends they need
         self.window = collections.deque()   # the last connections ended, whole
-        self.folded = Folded()
+        self.folded = Folded(self._cert)
         self.loops = []                  # (proc, event)
         self.misuse = []                 # (proc, event, conn)
         self.alert_counts = collections.Counter()   # (dir, level, desc) -> n

@@ -25,6 +25,10 @@ def _rel_ms(ts, t0):
     return round((a - b) * 1000.0, 3)
 
 
+def _bytes(n):
+    return "1 byte" if n == 1 else "%s bytes" % n
+
+
 def timeline_entries(c, t0=None):
     """The connection's timeline as display dicts, in seq order."""
     entries = sorted(c.timeline(), key=lambda e: (e[0] is None, e[0] or 0))
@@ -53,8 +57,8 @@ def timeline_entries(c, t0=None):
             direction, name, length, version = d
             item["dir"] = direction
             item["name"] = name
-            item["text"] = "%s %s (%s bytes%s)" % (direction, name, length,
-                                                   ", " + version if version else "")
+            item["text"] = "%s %s (%s%s)" % (direction, name, _bytes(length),
+                                             ", " + version if version else "")
         elif kind == "alert":
             item["dir"] = d.get("dir")
             item["name"] = d.get("desc")
@@ -104,10 +108,10 @@ def timeline_entries(c, t0=None):
         elif kind == "note":
             item["text"] = "note: %s" % d.get("text")
         elif kind == "end":
-            item["text"] = ("conn_end: outcome %s, app data %s, %s bytes in / %s out, alerts "
+            item["text"] = ("conn_end: outcome %s, app data %s, %s in / %s out, alerts "
                             "sent %s recv %s, %s ms" % (
                                 d.get("outcome"), "yes" if d.get("app_data") else "no",
-                                d.get("bytes_in"), d.get("bytes_out"), d.get("alerts_sent"),
+                                _bytes(d.get("bytes_in")), d.get("bytes_out"), d.get("alerts_sent"),
                                 d.get("alerts_recv"), d.get("ms")))
         out.append(item)
     return out
@@ -358,6 +362,19 @@ def build(an, sym, reader, problems, show_all=False, select=None):
 
     endpoints = []
     labels = {}
+    certificates = []
+    cert_numbers = {}
+
+    def cert_index(cert):
+        """Each certificate once in the document (attempts share a few)."""
+        if cert is None:
+            return None
+        n = cert_numbers.get(id(cert))
+        if n is None:
+            n = cert_numbers[id(cert)] = len(certificates)
+            certificates.append(cert)
+        return n
+
     for (role, ep), g in sorted(an.by_endpoint().items(), key=lambda kv: (kv[0][0] != "client",
                                                                           kv[0][1])):
         if select is not None and select.failed and not g["failed"]:
@@ -371,9 +388,19 @@ def build(an, sym, reader, problems, show_all=False, select=None):
             label = labels.get(proc.key)
             if label is None:
                 label = labels[proc.key] = proc.label()
-            attempts.append({"ts": first_ts, "end_ts": last_ts, "conn": conn, "process": label,
-                             "outcome": outcome, "failing": failing, "what": what,
-                             "group": group_of.get(sig) if failing else None})
+            attempt = {"ts": first_ts, "end_ts": last_ts, "conn": conn, "process": label,
+                       "outcome": outcome, "failing": failing, "what": what,
+                       "group": group_of.get(sig) if failing else None}
+            if not failing:
+                # what it negotiated (Folded._ok_facts), None without a handshake_done;
+                # the server's certificate as an index into doc["certificates"]
+                attempt["what"] = "ok"
+                if what is not None:
+                    version, cipher, peer_cert, local_cert = what
+                    attempt["version"], attempt["cipher"] = version, cipher
+                    attempt["server_cert"] = cert_index(peer_cert if role == "client"
+                                                        else local_cert)
+            attempts.append(attempt)
         endpoints.append({"role": role, "endpoint": ep, "conns": g["conns"], "failed": g["failed"],
                           "outcomes": dict(g["outcomes"]),
                           "processes": sorted({p.name for p in g["procs"]}),
@@ -415,6 +442,7 @@ def build(an, sym, reader, problems, show_all=False, select=None):
                     "outcomes": dict(outcomes), "joined_handshakes": joined,
                     "loops": len(loops), "misuse": len(an.misuse)},
         "endpoints": endpoints,
+        "certificates": certificates,
         "alerts": alerts,
         "loops": [{"kind": g["kind"], "process": g["proc"].label(), "host": g["proc"].host,
                    "pid": g["proc"].pid, "peer": g["peer"], "sni": g["sni"], "conn": g["conn"],
