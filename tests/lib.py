@@ -95,6 +95,16 @@ def plain_env():
     return env
 
 
+def read_all(f):
+    """What a running child has written so far into the temporary file f.
+    The child writes through the same open file description: a seek would
+    move its write offset too, and a line it writes between the seek and
+    the read would land over the first ones (a compat run lost "PORT" and
+    "CORRUPTED" so).  pread reads without moving it."""
+    fd = f.fileno()
+    return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
+
+
 class Proc:
     """A background process started by a test, stopped by its PID."""
 
@@ -106,12 +116,10 @@ class Proc:
                                   stdout=self.out, stderr=self.err, start_new_session=False)
 
     def output(self):
-        self.out.seek(0)
-        return self.out.read().decode(errors="replace")
+        return read_all(self.out)
 
     def errors(self):
-        self.err.seek(0)
-        return self.err.read().decode(errors="replace")
+        return read_all(self.err)
 
     def wait_for(self, pattern, timeout=10):
         """Wait until stdout or stderr matches; return the match."""

@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 
-from lib import ShimTest, certs, events, fixture, plain_env, read_log
+from lib import ShimTest, certs, events, fixture, plain_env, read_all, read_log
 
 POLL_S = 10          # how long a log may take to show what the client did
 THREADS, COUNT = 8, 20
@@ -147,8 +147,7 @@ class Bursts(ShimTest):
 
     @staticmethod
     def text(f):
-        f.seek(0)
-        return f.read().decode(errors="replace")
+        return read_all(f)
 
     # -- 1: a client waiting for a silent server ------------------------------
 
