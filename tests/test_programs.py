@@ -104,27 +104,8 @@ class RealPrograms(ShimTest):
         """`sslshim run` as root, nginx's workers as nobody/www-data: the log
         directory run makes lets them write (1733), and their handshakes are
         there.  (Before, the directory was root's 0700: nothing recorded.)"""
-        if os.geteuid() != 0:
-            self.skipTest("needs root")
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        if not os.path.exists(nginx):
-            self.skipTest("nginx not installed")
-        c = certs()
-        port = free_port()
-        conf = self.nginx_conf(port, c)
-        os.chmod(self.tmp, 0o755)
         out = os.path.join(self.tmp, "runlogs")
-        sslshim = os.path.join(ROOT, "scripts", "sslshim")
-        run_proc = self.start([sys.executable, sslshim, "run", "-q", "-o", out, "--",
-                               nginx, "-c", conf, "-p", self.tmp], env=plain_env())
-        url = "https://localhost:%d/" % port
-        for _ in range(50):
-            r = run(["curl", "-sS", "--max-time", "5", "--cacert", c["ca.pem"],
-                     "--resolve", "localhost:%d:127.0.0.1" % port, url],
-                    env=plain_env(), universal_newlines=True)
-            if r.returncode == 0:
-                break
-            time.sleep(0.1)
+        run_proc, r = self.nginx_under_run(out, "-q")
         self.assertEqual(r.stdout, "hello from nginx\n", r.stderr)
         run_proc.stop()                       # run passes SIGTERM on to nginx
         self.assertEqual(os.stat(out).st_mode & 0o7777, 0o1733)
@@ -142,28 +123,9 @@ class RealPrograms(ShimTest):
         nginx's error log as stderr, and to run's terminal (SSLSHIM_NOTIFY),
         with the worker's pid and user; run then names that as why nothing
         was recorded instead of blaming the binary."""
-        if os.geteuid() != 0:
-            self.skipTest("needs root")
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        if not os.path.exists(nginx):
-            self.skipTest("nginx not installed")
-        c = certs()
-        port = free_port()
-        conf = self.nginx_conf(port, c)
-        os.chmod(self.tmp, 0o755)
         out = os.path.join(self.tmp, "closed")
         os.mkdir(out, 0o700)
-        sslshim = os.path.join(ROOT, "scripts", "sslshim")
-        run_proc = self.start([sys.executable, sslshim, "run", "-o", out, "--",
-                               nginx, "-c", conf, "-p", self.tmp], env=plain_env())
-        url = "https://localhost:%d/" % port
-        for _ in range(50):
-            r = run(["curl", "-sS", "--max-time", "5", "--cacert", c["ca.pem"],
-                     "--resolve", "localhost:%d:127.0.0.1" % port, url],
-                    env=plain_env(), universal_newlines=True)
-            if r.returncode == 0:
-                break
-            time.sleep(0.1)
+        run_proc, r = self.nginx_under_run(out)
         self.assertEqual(r.stdout, "hello from nginx\n", r.stderr)   # nginx unharmed
         run_proc.stop()
         err = run_proc.errors()
@@ -175,6 +137,31 @@ class RealPrograms(ShimTest):
         self.assertEqual(os.listdir(out), [])
         self.assertIn("no TLS activity was recorded: the shim could not write its log", err)
         self.assertNotIn("sslshim check", err)             # the binary is not blamed
+
+    def nginx_under_run(self, out, *run_args):
+        """nginx (workers as nobody) under `sslshim run -o OUT`, as root, and
+        one curl request to it once it answers: (run's Proc, curl's result)."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root")
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not os.path.exists(nginx):
+            self.skipTest("nginx not installed")
+        c = certs()
+        port = free_port()
+        conf = self.nginx_conf(port, c)
+        os.chmod(self.tmp, 0o755)
+        sslshim = os.path.join(ROOT, "scripts", "sslshim")
+        run_proc = self.start([sys.executable, sslshim, "run", *run_args, "-o", out, "--",
+                               nginx, "-c", conf, "-p", self.tmp], env=plain_env())
+        url = "https://localhost:%d/" % port
+        for _ in range(50):
+            r = run(["curl", "-sS", "--max-time", "5", "--cacert", c["ca.pem"],
+                     "--resolve", "localhost:%d:127.0.0.1" % port, url],
+                    env=plain_env(), universal_newlines=True)
+            if r.returncode == 0:
+                break
+            time.sleep(0.1)
+        return run_proc, r
 
     def nginx_conf(self, port, c):
         conf = os.path.join(self.tmp, "nginx.conf")
