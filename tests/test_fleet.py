@@ -193,9 +193,12 @@ class OneHost(FleetTest):
                      c["untrusted.pem"], "-verify_return_error"],
                     env=self.shim_env("syslog"), universal_newlines=True)
         self.assertNotEqual(bad.returncode, 0)
-        server.stop()
+        # the server ends that connection after s_client has gone: stopping it
+        # before its last conn_end is written would lose the line, not a bug
+        server.wait_for("ACCEPT_FAIL")
         evs = self.wait_for_lines(self.store, lambda evs: len(
             [e for e in evs if e["ev"] == "conn_end"]) >= 34)
+        server.stop()
         by_pid = collections.defaultdict(list)
         for e in evs:
             by_pid[e["pid"]].append(e)
