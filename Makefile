@@ -138,7 +138,11 @@ $(B)/bench/no_write.so: tests/bench/no_write.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -shared -fPIC -o $@ $< -ldl
 
-bench: all fixtures $(BENCH_DRIVER) $(B)/bench/no_write.so
+$(B)/bench/syscall_cost: tests/bench/syscall_cost.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -o $@ $<
+
+bench: all fixtures $(BENCH_DRIVER) $(B)/bench/no_write.so $(B)/bench/syscall_cost
 	$(Q)python3 tests/bench/run_bench.py $(if $(filter 1,$(QUICK)),--quick)
 	$(Q)python3 tests/bench/report_speed.py $(if $(filter 1,$(QUICK)),--lines 200000)
 

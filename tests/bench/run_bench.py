@@ -12,6 +12,9 @@ runs this.  Python 3 standard library only.  Phases:
   log        bytes written per successful connection at each level and mode;
   writes     the shim's write system calls to its log per connection (strace);
   ltrace     the tool people reach for today, over a reduced run;
+  syscalls   what one system call of each kind the shim makes costs here
+             (tests/bench/syscall_cost.c), and so what the shim's system calls
+             take of a handshake pair's time by themselves;
   timing     wall time, baseline and shim runs interleaved (A B A C A D A …,
              the order rotated every round), each configuration's time divided
              by the mean of the two baseline runs around it; the median and
@@ -149,6 +152,11 @@ WRITES_CONFIGS = ("defaults", "MODE=flight", "LEVEL=io")
 # ...and every system call the shim adds per full TLS 1.3 handshake pair
 # (strace -c against the baseline): an information row, where the time goes.
 SYSCALL_CONFIGS = ("defaults", "MODE=flight")
+# The `syscalls` phase: strace -c's names -> the probe of syscall_cost.c
+# that costs the same (getsockname as getpeername; the rest as getpid).
+PROBE_OF = {"write": "write", "writev": "write", "newfstatat": "fstat", "fstat": "fstat",
+            "fcntl": "fcntl", "getpeername": "getpeername", "getsockname": "getpeername"}
+BURST_BYTES_DEFAULT = 1700       # a burst's size with the defaults, when the log phase did not run
 TRACE_CALL = re.compile(r"^(?:\d+\s+)?(\w+)\((\d+)<([^>]*)>")
 
 
@@ -535,6 +543,56 @@ class Runner:
                     "calls": [t1, t2], "lines": [l1, l2]}
         self.results["writes"] = out
 
+    # ---- what a system call costs here ----
+
+    def syscalls(self):
+        """One system call of each kind the shim makes per handshake, timed
+        in a loop (the median of batch means): with the counts per pair from
+        the `writes` phase, what the shim's system calls take of a handshake
+        pair by themselves.  A write appends a burst of the size the defaults
+        write (the log phase's bytes per connection over the writes per pair)."""
+        tool = self.args.syscall_cost
+        if not tool:
+            self.notes.append("system call cost row skipped: build/bench/syscall_cost is missing")
+            return
+        burst = BURST_BYTES_DEFAULT
+        vol = self.results.get("log", {}).get("defaults (LEVEL=handshake)")
+        wr = self.results.get("writes", {}).get("hs13/defaults")
+        if vol and wr and wr["per_pair"] > 0:
+            burst = max(1, int(vol["bytes_per_connection"] / wr["per_pair"]))
+        log("system call costs: bursts of %d bytes" % burst)
+        try:
+            p = subprocess.run([tool, self.tmp, str(burst)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=120)
+            self.results["syscalls"] = json.loads(p.stdout.decode().strip().splitlines()[-1])
+        except (OSError, subprocess.SubprocessError, ValueError, IndexError) as e:
+            self.failures.append("syscall_cost: %s" % e)
+
+    def syscall_share(self):
+        """{config: (µs per pair, their share of the baseline's pair, the part
+        of it rules 3 and 6 require, its share, text)} for the full TLS 1.3
+        handshake pair; None without the phases it needs."""
+        cost = self.results.get("syscalls")
+        wr = self.results.get("writes", {})
+        acc = self.results.get("timing", {}).get("pairs", {}).get("hs13", {})
+        run = self.results.get("timing", {}).get("runs", {}).get("hs13")
+        if not cost or not acc.get("base") or not run:
+            return None
+        pair_us = statistics.median(acc["base"]) / run["handshakes"] * 1e6
+        out = {}
+        for c in SYSCALL_CONFIGS:
+            d = wr.get("syscalls/%s" % c)
+            if not d:
+                continue
+            us = sum(n * cost.get(PROBE_OF.get(k, "getpid") + "_ns", cost["getpid_ns"])
+                     for k, n in d["by_call"].items() if n > 0) / 1000
+            writes = d["by_call"].get("write", 0)
+            # rule 6: a write per OpenSSL call whose lines wait; rule 3: each
+            # checks first that the descriptor is still the shim's
+            floor = writes * (cost["write_ns"] + cost["fstat_ns"]) / 1000
+            out[c] = (us, us / pair_us, floor, floor / pair_us, pair_us)
+        return out
+
     # ---- ltrace ----
 
     def ltrace(self):
@@ -734,6 +792,21 @@ class Runner:
             rows.append(row("system calls added per handshake pair, full TLS 1.3 (strace -c)", c,
                             None, None, "%+.1f per client+server connection (%s)"
                             % (d["per_pair"], calls or "none"), None, None))
+        cost = self.results.get("syscalls")
+        if cost:
+            rows.append(row("one system call on this machine (syscall_cost)", "-", None, None,
+                            "getpid %.2f, fstat %.2f, fcntl %.2f, getpeername %.2f, write of a "
+                            "%d-byte burst %.2f µs" % (
+                                cost["getpid_ns"] / 1000, cost["fstat_ns"] / 1000,
+                                cost["fcntl_ns"] / 1000, cost["getpeername_ns"] / 1000,
+                                cost["burst_bytes"], cost["write_ns"] / 1000), None, None))
+        for c, (us, share, floor, floor_share, pair_us) in (self.syscall_share() or {}).items():
+            rows.append(row("the shim's system calls alone, full TLS 1.3 handshake pair (analysis)", c,
+                            None, None,
+                            "%.0f µs = %.1f %% of the baseline's pair (%.0f µs); of it a write "
+                            "and its fstat per OpenSSL call with lines (rules 3 and 6): %.0f µs "
+                            "= %.1f %%" % (us, 100 * share, pair_us, floor, 100 * floor_share),
+                            None, None))
         mem = self.results.get("memory", {})
         for c in ("defaults", "MODE=flight"):
             m = mem.get(c)
@@ -1036,15 +1109,18 @@ def main():
     ap.add_argument("--shim", default=os.path.join(ROOT, "build", "libsslshim.so"))
     ap.add_argument("--no-write", default=os.path.join(ROOT, "build", "bench", "no_write.so"),
                     help="the analysis preload (timed with the handshakes when it exists)")
+    ap.add_argument("--syscall-cost", default=os.path.join(ROOT, "build", "bench", "syscall_cost"),
+                    help="the system call timer (the syscalls phase)")
     ap.add_argument("--out-dir", default=os.path.join(ROOT, "build", "bench"))
     ap.add_argument("--rounds", type=int, default=0,
                     help="timing rounds (5; at least 3, fewer than 5 only when the budget is short)")
     ap.add_argument("--budget", type=int, default=0,
                     help="seconds the whole run may take (540, quick 55)")
-    ap.add_argument("--phases", default="callgrind,cache,memory,log,writes,ltrace,timing",
-                    help="comma-separated subset of: callgrind,cache,memory,log,writes,ltrace,timing")
+    ap.add_argument("--phases", default="callgrind,cache,memory,log,writes,syscalls,ltrace,timing",
+                    help="comma-separated subset of: callgrind,cache,memory,log,writes,syscalls,"
+                         "ltrace,timing")
     args = ap.parse_args()
-    known = ("callgrind", "cache", "memory", "log", "writes", "ltrace", "timing")
+    known = ("callgrind", "cache", "memory", "log", "writes", "syscalls", "ltrace", "timing")
     unknown = [x for x in args.phases.split(",") if x not in known]
     if unknown:
         ap.error("unknown phase %s (known: %s)" % (", ".join(unknown), ",".join(known)))
@@ -1052,6 +1128,8 @@ def main():
     args.driver = os.path.abspath(args.driver)
     args.shim = os.path.abspath(args.shim)
     args.no_write = os.path.abspath(args.no_write) if os.access(args.no_write, os.R_OK) else None
+    args.syscall_cost = os.path.abspath(args.syscall_cost) if os.access(args.syscall_cost, os.X_OK) \
+        else None
     args.out_dir = os.path.abspath(args.out_dir)
     for path, what in ((args.driver, "the driver"), (args.shim, "the shim")):
         if not os.access(path, os.R_OK):
@@ -1065,7 +1143,7 @@ def main():
         log("sslshim bench (%s): %s, %d cores, %s" % (r.size, machine["cpu"], machine["cores"],
                                                      machine["openssl"]))
         for name, fn in (("callgrind", r.callgrind), ("cache", r.cache), ("memory", r.memory),
-                         ("log", r.log_volume), ("writes", r.writes),
+                         ("log", r.log_volume), ("writes", r.writes), ("syscalls", r.syscalls),
                          ("ltrace", r.ltrace), ("timing", r.timing)):
             if name in phases:
                 t0 = time.monotonic()
