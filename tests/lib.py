@@ -126,10 +126,11 @@ class Proc:
         deadline = time.time() + timeout
         rx = re.compile(pattern)
         while time.time() < deadline:
+            exited = self.p.poll() is not None      # before reading: its last words count
             m = rx.search(self.output()) or rx.search(self.errors())
             if m:
                 return m
-            if self.p.poll() is not None:
+            if exited:
                 break
             time.sleep(0.02)
         raise AssertionError("%r never printed %r; stdout=%r stderr=%r"

@@ -169,7 +169,8 @@ class Bursts(ShimTest):
             conn = conn_of_peer(seen, server.port)
             if conn is not None and \
                     events(seen, "msg", conn=conn, dir="sent", hs="ClientHello") and \
-                    events(seen, "state", conn=conn, state="SSLv3/TLS write client hello"):
+                    events(seen, "state", conn=conn, state="SSLv3/TLS write client hello") and \
+                    server.got_client_hello():      # its thread may not have read it yet
                 break
             if time.monotonic() > deadline:
                 self.fail("%s has waited %d s for the server and the log still lacks its "

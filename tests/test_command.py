@@ -110,6 +110,9 @@ class _Scenarios:
         r = self._client(d, pport, "--cafile", certs()["ca.pem"], "--retry", "8",
                          "--delay-ms", "20")
         t.assertEqual(r.stdout.count("FAIL"), 8, r.stdout)
+        # the proxy ends a connection once the server has closed its side, after
+        # SSL_free wrote conn_end: stopping them sooner would cut the last one
+        proxy.wait_for(r"CONN_DONE 8 ")
         proxy.stop()
         server.stop()
 

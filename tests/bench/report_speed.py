@@ -66,6 +66,18 @@ REDELIVERY_DELAY = (2000, 60000)  # lines between a line and its second copy
 T0 = 1796040000.0             # 2026-11-30T12:00:00Z
 
 
+def wait_for_conn_ends(path, n, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path, "rb") as f:
+                if f.read().count(b'"ev":"conn_end"') >= n:
+                    return
+        except FileNotFoundError:
+            pass
+        time.sleep(0.02)
+
+
 def real_logs(tmp):
     """Real logs, one list of events per process: a server, a client whose
     connections succeed, and one in a reconnect loop (it does not trust the
@@ -81,6 +93,8 @@ def real_logs(tmp):
                  "--count", "2"], env=env)
         lib.run([lib.fixture("tls_client"), "--port", port, "--cafile", c["untrusted.pem"],
                  "--retry", "6", "--delay-ms", "5"], env=env)
+        # the server ends the last connection after the client has gone
+        wait_for_conn_ends(os.path.join(logdir, "tls_server.%d.jsonl" % server.p.pid), 2 + 6)
     finally:
         server.stop()
     out = {}
