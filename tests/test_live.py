@@ -1,6 +1,7 @@
 """`sslshim run --live` (issue 16): one line per event as it is logged, with
 the event's time, in the words of `openssl s_client -state`: checked line by
 line against what s_client itself prints of the same handshake."""
+import json
 import os
 import re
 import sys
@@ -87,7 +88,26 @@ class Live(ShimTest):
         self.assertEqual(first.returncode, 0)
         follower = self.start([sys.executable, SSLSHIM, "report", "--follow", log],
                               env=plain_env())
-        time.sleep(0.5)                        # it starts at the end: the first run is old
+        # It starts at the end (the first run is old), once it has started:
+        # 0.4 s idle, 4-5 s with the cores kept busy.  Until it prints a line
+        # appended after it started, the second run could be skipped as old.
+        # So: append a copy of the first run's process line (a line it prints
+        # with the first run's pid), again every second until it is printed.
+        with open(log, "rb") as f:
+            copy = next(raw for raw in f if json.loads(raw)["ev"] == "process")
+        first_pid = json.loads(copy)["pid"]
+        marker = re.compile(r"^\d\d:\d\d:\d\d\.\d{6} \S+\[%d\] process " % first_pid)
+        appended, next_copy, until = 0, 0.0, time.monotonic() + 60
+        while not any(map(marker.match, follower.output().splitlines())):
+            self.assertIsNone(follower.p.poll(), follower.errors()[-2000:])
+            self.assertLess(time.monotonic(), until, "report --follow printed no line of "
+                            "%d appended in 60 s: %r" % (appended, follower.output()[-2000:]))
+            if time.monotonic() >= next_copy:
+                with open(log, "ab") as f:
+                    f.write(copy)
+                appended += 1
+                next_copy = time.monotonic() + 1
+            time.sleep(0.02)
         second = lib.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-CAfile",
                           certs()["untrusted.pem"], "-verify_return_error"], env=env, input=b"",
                          stdin=None)
@@ -96,6 +116,11 @@ class Live(ShimTest):
         follower.p.send_signal(signal.SIGINT)
         self.assertEqual(follower.wait(10), 0)
         out = follower.output().splitlines()
+        # the copies it printed come first, each the same line; the rest is the second run
+        markers = [l for l in out if marker.match(l)]
+        self.assertTrue(1 <= len(markers) <= appended, (appended, out[:5]))
+        self.assertEqual(out[:len(markers)], [markers[0]] * len(markers), out[:5])
+        out = out[len(markers):]
         pids = {int(m.group(3)) for m in map(re.compile(r"^(\S+) (\S+)\[(\d+)\]").match, out) if m}
         evs = [e for e in lib.read_log(log)]
         second_pid = evs[-1]["pid"]
