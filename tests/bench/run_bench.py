@@ -569,9 +569,10 @@ class Runner:
             self.failures.append("syscall_cost: %s" % e)
 
     def syscall_share(self):
-        """{config: (µs per pair, their share of the baseline's pair, the part
-        of it rules 3 and 6 require, its share, text)} for the full TLS 1.3
-        handshake pair; None without the phases it needs."""
+        """{config: (the shim's system calls in µs per pair, their share of
+        the baseline's pair, the µs of it rules 3 and 6 require, that share,
+        the baseline's µs per pair)} for the full TLS 1.3 handshake pair;
+        None without the phases it needs."""
         cost = self.results.get("syscalls")
         wr = self.results.get("writes", {})
         acc = self.results.get("timing", {}).get("pairs", {}).get("hs13", {})
