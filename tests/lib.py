@@ -172,6 +172,42 @@ def events(evs, name, **match):
     return [e for e in evs if e["ev"] == name and all(e.get(k) == v for k, v in match.items())]
 
 
+class MadeOnce:
+    """Real runs a test module's tests share: each made by the first test
+    that asks for it (make(t, name), defined by the subclass), into the
+    module's temporary root, and kept for the others.  A run that skipped
+    skips every test that asks for it, without being made again.  The root
+    is made at first use, so importing the module makes nothing."""
+    prefix = "sslshim-"
+
+    def __init__(self):
+        self._root = None
+        self.made = {}
+
+    @property
+    def root(self):
+        if self._root is None:
+            self._root = tempfile.mkdtemp(prefix=self.prefix)
+        return self._root
+
+    def cleanup(self):
+        if self._root:
+            shutil.rmtree(self._root, ignore_errors=True)
+
+    def get(self, t, name):
+        if name not in self.made:
+            try:
+                self.made[name] = self.make(t, name)
+            except unittest.SkipTest as e:
+                self.made[name] = e
+        if isinstance(self.made[name], unittest.SkipTest):
+            raise unittest.SkipTest(str(self.made[name]))
+        return self.made[name]
+
+    def make(self, t, name):
+        raise NotImplementedError
+
+
 class ShimTest(unittest.TestCase):
     """Base class: a fresh log directory and process cleanup per test."""
 

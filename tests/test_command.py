@@ -9,12 +9,11 @@ import signal
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 import unittest
 
-from lib import BUILD, ROOT, SHIM, TIMEOUT, ShimTest, certs, fixture, logs, plain_env, run, \
-    shim_env
+from lib import BUILD, ROOT, SHIM, TIMEOUT, MadeOnce, ShimTest, certs, fixture, logs, \
+    plain_env, run, shim_env
 
 SSLSHIM = os.path.join(ROOT, "scripts", "sslshim")
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -71,24 +70,16 @@ def text(r):
     return r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
 
 
-class _Scenarios:
+class _Scenarios(MadeOnce):
     """Real failures, each reproduced once per test run into its own log
     directory (both ends preloaded where the fixture allows)."""
+    prefix = "sslshim-cmd-"
 
-    def __init__(self):
-        self.root = tempfile.mkdtemp(prefix="sslshim-cmd-")
-        self.made = {}
-
-    def cleanup(self):
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def get(self, t, name):
-        if name not in self.made:
-            d = os.path.join(self.root, name)
-            os.makedirs(d)
-            getattr(self, "_" + name)(t, d)
-            self.made[name] = d
-        return self.made[name]
+    def make(self, t, name):
+        d = os.path.join(self.root, name)
+        os.makedirs(d)
+        getattr(self, "_" + name)(t, d)
+        return d
 
     @staticmethod
     def _server(t, d, *args):
@@ -191,12 +182,7 @@ class _Scenarios:
         server.wait(10)
 
 
-SCENARIOS = None
-
-
-def setUpModule():
-    global SCENARIOS
-    SCENARIOS = _Scenarios()
+SCENARIOS = _Scenarios()
 
 
 def tearDownModule():

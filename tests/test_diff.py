@@ -10,11 +10,9 @@ import re
 import shutil
 import socket
 import subprocess
-import tempfile
 import textwrap
-import unittest
 
-from lib import ShimTest, certs, fixture, plain_env, read_log
+from lib import MadeOnce, ShimTest, certs, fixture, plain_env, read_log
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SSLSHIM = os.path.join(ROOT, "scripts", "sslshim")
@@ -126,26 +124,13 @@ def is_row(e, kinds=ROWS):
                                       and e.get("ret") == -1 and e["state"] != "error")
 
 
-class _Runs:
+class _Runs(MadeOnce):
     """The client's runs, each made once per test run (by the first test
     that needs it) into its own directory."""
+    prefix = "sslshim-diff-"
 
-    def __init__(self):
-        self.root = tempfile.mkdtemp(prefix="sslshim-diff-")
-        self.made = {}
-
-    def cleanup(self):
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def get(self, t, name):
-        if name not in self.made:
-            try:
-                self.made[name] = getattr(self, "_" + name)(t)
-            except unittest.SkipTest as e:
-                self.made[name] = e          # skipped once: the same for every test
-        if isinstance(self.made[name], unittest.SkipTest):
-            raise unittest.SkipTest(str(self.made[name]))
-        return self.made[name]
+    def make(self, t, name):
+        return getattr(self, "_" + name)(t)
 
     def _server(self, t, deadline_s, conns):
         """The deadline server, started; its process and port."""
@@ -240,12 +225,7 @@ class _Runs:
         return dirs
 
 
-RUNS = None
-
-
-def setUpModule():
-    global RUNS
-    RUNS = _Runs()
+RUNS = _Runs()
 
 
 def tearDownModule():

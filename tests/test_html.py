@@ -10,12 +10,10 @@ import html as html_mod
 import json
 import os
 import re
-import shutil
-import tempfile
 import time
 import unittest
 
-from lib import Proc, ShimTest, certs, fixture, logs, plain_env, run, shim_env
+from lib import MadeOnce, Proc, ShimTest, certs, fixture, logs, plain_env, run, shim_env
 from test_command import CHROMIUM, sslshim, text
 
 # Appended to a copy of the page: what Chromium rendered, in <pre id="probe">.
@@ -100,31 +98,24 @@ def tick_value(s):
     return float(m.group(1))
 
 
-class _Runs:
+class _Runs(MadeOnce):
     """The real runs, each made once per test run into its own directory,
     with its page rendered and probed once."""
 
-    def __init__(self):
-        self.root = tempfile.mkdtemp(prefix="sslshim-html-")
-        self.made = {}
+    prefix = "sslshim-html-"
 
-    def cleanup(self):
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def get(self, t, name):
-        if name not in self.made:
-            d = os.path.join(self.root, name)
-            os.makedirs(os.path.join(d, "logs"))
-            info = {"dir": d, "logs": os.path.join(d, "logs")}
-            started = []
-            try:
-                getattr(self, "_" + name)(info, started)
-            finally:
-                for p in started:              # only what this run started, by PID
-                    p.stop()
-            info["page"], info["seen"] = self.page(t, info)
-            self.made[name] = info
-        return self.made[name]
+    def make(self, t, name):
+        d = os.path.join(self.root, name)
+        os.makedirs(os.path.join(d, "logs"))
+        info = {"dir": d, "logs": os.path.join(d, "logs")}
+        started = []
+        try:
+            getattr(self, "_" + name)(info, started)
+        finally:
+            for p in started:              # only what this run started, by PID
+                p.stop()
+        info["page"], info["seen"] = self.page(t, info)
+        return info
 
     @staticmethod
     def _server(info, started, env, *args):
@@ -202,12 +193,7 @@ class _Runs:
         return html, json.loads(html_mod.unescape(m.group(1)))
 
 
-RUNS = None
-
-
-def setUpModule():
-    global RUNS
-    RUNS = _Runs()
+RUNS = _Runs()
 
 
 def tearDownModule():
